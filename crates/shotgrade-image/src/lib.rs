@@ -1,1 +1,19 @@
-pub fn x() {}
+//! # shotgrade-image
+//!
+//! Turns untrusted bytes into the RGB pixels shotgrade's networks see, and never panics or
+//! over-allocates on the way:
+//!
+//! * [`load_bytes`] / [`load_path`] detect the format from the bytes (never the extension),
+//!   enforce [`Limits`] on the file size and on the header's dimensions *before* pixels are
+//!   allocated, apply EXIF orientation, convert grey, palette, CMYK and 16-bit images to RGB8 and
+//!   flatten alpha onto white, and measure [`ImageFacts`](shotgrade_core::ImageFacts).
+//! * [`Preprocessor`] resizes with `fast_image_resize` into the three networks' input tensors:
+//!   squash for the background and experience networks, letterbox for the position network.
+
+mod error;
+mod load;
+mod preprocess;
+
+pub use error::{ErrorKind, ImageError};
+pub use load::{Limits, LoadedImage, load_bytes, load_path};
+pub use preprocess::{InputSpec, NetInputs, Preprocessor};

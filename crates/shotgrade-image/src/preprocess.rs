@@ -1,0 +1,218 @@
+//! Resizing decoded images into the networks' input tensors.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::RgbImage;
+use shotgrade_core::Letterbox;
+
+/// Grey used to pad letterboxed inputs (the usual detector convention, 114/255): distinct from
+/// both white and black backdrops, so padding never looks like background.
+pub const LETTERBOX_FILL: u8 = 114;
+
+/// Input side lengths of the three networks (all inputs are square).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Background network: squash-resized RGB.
+    pub background: u32,
+    /// Position network: letterboxed RGB.
+    pub position: u32,
+    /// Experience network: squash-resized RGB (global view) stacked with a native-resolution
+    /// centre crop (detail view) — 6 channels.
+    pub experience: u32,
+}
+
+/// One image's inputs, channel-major (`C × H × W`) `f32` in `[0, 1]`.
+#[derive(Debug, Clone)]
+pub struct NetInputs {
+    pub background: Vec<f32>,
+    pub position: Vec<f32>,
+    /// How the position input maps back to the original image.
+    pub letterbox: Letterbox,
+    pub experience: Vec<f32>,
+}
+
+/// Resizes images into network inputs. Holds `fast_image_resize` scratch buffers: keep one
+/// per thread and reuse it.
+pub struct Preprocessor {
+    spec: InputSpec,
+    resizer: Resizer,
+    options: ResizeOptions,
+}
+
+impl Preprocessor {
+    pub fn new(spec: InputSpec) -> Self {
+        Preprocessor {
+            spec,
+            resizer: Resizer::new(),
+            // Convolution filters widen with the scale factor, so downscaling averages (no
+            // aliasing) — the same look a person gets from a thumbnail.
+            options: ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
+        }
+    }
+
+    pub fn spec(&self) -> InputSpec {
+        self.spec
+    }
+
+    /// Resizes `src` to exactly `width × height`, ignoring its aspect ratio.
+    pub fn squash(&mut self, src: &RgbImage, width: u32, height: u32) -> RgbImage {
+        if src.dimensions() == (width, height) {
+            return src.clone();
+        }
+        let mut dst = Image::new(width, height, PixelType::U8x3);
+        match ImageRef::new(src.width(), src.height(), src.as_raw(), PixelType::U8x3) {
+            Ok(view) if self.resizer.resize(&view, &mut dst, &self.options).is_ok() => {
+                RgbImage::from_raw(width, height, dst.into_vec())
+                    .unwrap_or_else(|| RgbImage::new(width, height))
+            }
+            // Both cannot fail for a well-formed RgbImage and a non-empty target; fall back to
+            // the image crate rather than panic on a library surprise.
+            _ => image::imageops::resize(src, width, height, image::imageops::FilterType::Triangle),
+        }
+    }
+
+    /// Scales `src` to fit a `size × size` canvas, aspect kept, centred on grey padding.
+    pub fn letterbox(&mut self, src: &RgbImage, size: u32) -> (RgbImage, Letterbox) {
+        let lb = Letterbox::new(src.width(), src.height(), size);
+        let scaled = self.squash(src, lb.scaled_width, lb.scaled_height);
+        let mut canvas = RgbImage::from_pixel(size, size, image::Rgb([LETTERBOX_FILL; 3]));
+        image::imageops::replace(&mut canvas, &scaled, lb.pad_x as i64, lb.pad_y as i64);
+        (canvas, lb)
+    }
+
+    /// The detail view of the experience network: a `size × size` crop from the image centre at
+    /// native resolution, so noise, blur and compression artefacts are seen as they are, not
+    /// averaged away by downscaling. Images smaller than `size` are squashed instead.
+    pub fn detail_crop(&mut self, src: &RgbImage, size: u32) -> RgbImage {
+        let (w, h) = src.dimensions();
+        if w < size || h < size {
+            return self.squash(src, size, size);
+        }
+        image::imageops::crop_imm(src, (w - size) / 2, (h - size) / 2, size, size).to_image()
+    }
+
+    /// All three networks' inputs for one image.
+    pub fn prepare(&mut self, src: &RgbImage) -> NetInputs {
+        let spec = self.spec;
+        let mut background = Vec::new();
+        push_chw(
+            &self.squash(src, spec.background, spec.background),
+            &mut background,
+        );
+        let (canvas, letterbox) = self.letterbox(src, spec.position);
+        let mut position = Vec::new();
+        push_chw(&canvas, &mut position);
+        let mut experience = Vec::new();
+        push_chw(
+            &self.squash(src, spec.experience, spec.experience),
+            &mut experience,
+        );
+        push_chw(&self.detail_crop(src, spec.experience), &mut experience);
+        NetInputs {
+            background,
+            position,
+            letterbox,
+            experience,
+        }
+    }
+}
+
+/// Appends `img` as channel-major `f32` in `[0, 1]`.
+pub fn push_chw(img: &RgbImage, out: &mut Vec<f32>) {
+    let plane = (img.width() * img.height()) as usize;
+    let start = out.len();
+    out.resize(start + 3 * plane, 0.0);
+    let (r, rest) = out[start..].split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (i, p) in img.pixels().enumerate() {
+        r[i] = p.0[0] as f32 / 255.0;
+        g[i] = p.0[1] as f32 / 255.0;
+        b[i] = p.0[2] as f32 / 255.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::Rgb;
+
+    const SPEC: InputSpec = InputSpec {
+        background: 32,
+        position: 64,
+        experience: 48,
+    };
+
+    #[test]
+    fn shapes_of_all_inputs() {
+        let img = RgbImage::from_pixel(300, 100, Rgb([255, 0, 0]));
+        let inputs = Preprocessor::new(SPEC).prepare(&img);
+        assert_eq!(inputs.background.len(), 3 * 32 * 32);
+        assert_eq!(inputs.position.len(), 3 * 64 * 64);
+        assert_eq!(inputs.experience.len(), 6 * 48 * 48);
+        assert!(inputs.background.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    /// Golden test: a uniform colour survives resizing exactly, and the letterbox puts the
+    /// image where its transform says, grey elsewhere.
+    #[test]
+    fn letterbox_places_image_and_padding() {
+        let img = RgbImage::from_pixel(200, 100, Rgb([10, 200, 30]));
+        let mut pre = Preprocessor::new(SPEC);
+        let (canvas, lb) = pre.letterbox(&img, 64);
+        assert_eq!(
+            (lb.scaled_width, lb.scaled_height, lb.pad_x, lb.pad_y),
+            (64, 32, 0, 16)
+        );
+        assert_eq!(canvas.get_pixel(32, 5).0, [LETTERBOX_FILL; 3]);
+        assert_eq!(canvas.get_pixel(32, 60).0, [LETTERBOX_FILL; 3]);
+        assert_eq!(canvas.get_pixel(32, 32).0, [10, 200, 30]);
+        assert_eq!(canvas.get_pixel(0, 16).0, [10, 200, 30]);
+    }
+
+    /// Golden test with tolerance: a left-black / right-white image keeps its halves after a
+    /// 4× downscale, with at most one blended column at the edge.
+    #[test]
+    fn squash_keeps_layout_within_tolerance() {
+        let mut img = RgbImage::from_pixel(400, 100, Rgb([255, 255, 255]));
+        for x in 0..200 {
+            for y in 0..100 {
+                img.put_pixel(x, y, Rgb([0, 0, 0]));
+            }
+        }
+        let out = Preprocessor::new(SPEC).squash(&img, 100, 25);
+        for y in 0..25 {
+            for x in 0..100 {
+                let v = out.get_pixel(x, y).0[0] as i32;
+                let expected = if x < 50 { 0 } else { 255 };
+                if x != 49 && x != 50 {
+                    assert!((v - expected).abs() <= 2, "({x},{y}) = {v}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn detail_crop_is_native_resolution_centre() {
+        let mut img = RgbImage::from_pixel(100, 100, Rgb([0, 0, 0]));
+        img.put_pixel(50, 50, Rgb([255, 255, 255]));
+        let crop = Preprocessor::new(SPEC).detail_crop(&img, 10);
+        assert_eq!(crop.dimensions(), (10, 10));
+        assert_eq!(crop.get_pixel(5, 5).0, [255, 255, 255]);
+        let small = RgbImage::from_pixel(5, 5, Rgb([9, 9, 9]));
+        assert_eq!(
+            Preprocessor::new(SPEC)
+                .detail_crop(&small, 10)
+                .get_pixel(3, 3)
+                .0,
+            [9, 9, 9]
+        );
+    }
+
+    #[test]
+    fn one_pixel_image_prepares() {
+        let img = RgbImage::from_pixel(1, 1, Rgb([7, 8, 9]));
+        let inputs = Preprocessor::new(SPEC).prepare(&img);
+        assert_eq!(inputs.position.len(), 3 * 64 * 64);
+        assert_eq!(inputs.letterbox.scaled_width, 64);
+    }
+}
