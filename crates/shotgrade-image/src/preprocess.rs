@@ -16,8 +16,9 @@ pub struct InputSpec {
     pub background: u32,
     /// Position network: letterboxed RGB.
     pub position: u32,
-    /// Experience network: squash-resized RGB (global view) stacked with a native-resolution
-    /// centre crop (detail view) — 6 channels.
+    /// Experience network: the squash-resized image (global view, for aesthetics) and a
+    /// native-resolution centre crop (detail view, for noise and blur) side by side, so the
+    /// input is `3 × S × 2S`.
     pub experience: u32,
 }
 
@@ -148,7 +149,7 @@ mod tests {
         let inputs = Preprocessor::new(SPEC).prepare(&img);
         assert_eq!(inputs.background.len(), 3 * 32 * 32);
         assert_eq!(inputs.position.len(), 3 * 64 * 64);
-        assert_eq!(inputs.experience.len(), 6 * 48 * 48);
+        assert_eq!(inputs.experience.len(), 3 * 48 * 96);
         assert!(inputs.background.iter().all(|v| (0.0..=1.0).contains(v)));
     }
 

@@ -1,1 +1,323 @@
-pub fn x() {}
+//! # shotgrade-models
+//!
+//! The three networks of the seed method in burn — [`BackgroundNet`] (S120), [`PositionNet`]
+//! (S130) and [`ExperienceNet`] (S140) — their weights files, and [`Models`], which loads all
+//! three and runs a batch through them concurrently.
+
+pub mod background;
+pub mod blocks;
+pub mod experience;
+pub mod position;
+pub mod weights;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+pub use background::{BackgroundNet, BackgroundNetConfig};
+pub use burn::tensor::Device;
+pub use experience::{ExperienceNet, ExperienceNetConfig, ExperienceOutput};
+pub use position::{PositionNet, PositionNetConfig, PositionOutput};
+pub use weights::{NetKind, WeightsError, WeightsHeader};
+
+use burn::config::Config;
+use burn::nn::Linear;
+use burn::tensor::{Tensor, TensorData};
+use std::path::Path;
+
+/// Multiply–accumulates of a linear layer for one sample.
+pub(crate) fn linear_macs(layer: &Linear) -> u64 {
+    let [fan_in, fan_out] = layer.weight.dims();
+    (fan_in * fan_out) as u64
+}
+
+/// The configs of all three networks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfigs {
+    pub background: BackgroundNetConfig,
+    pub position: PositionNetConfig,
+    pub experience: ExperienceNetConfig,
+}
+
+impl Default for ModelConfigs {
+    fn default() -> Self {
+        ModelConfigs {
+            background: BackgroundNetConfig::new(),
+            position: PositionNetConfig::new(),
+            experience: ExperienceNetConfig::new(),
+        }
+    }
+}
+
+/// Where a set of weights came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// `embedded`, a directory path, or `random` for untrained initialisations.
+    pub source: String,
+    /// Whether all three networks were trained.
+    pub trained: bool,
+    /// SHA-256 over the three files' bytes (background, position, experience), hex; empty for
+    /// random initialisations.
+    pub sha256: String,
+}
+
+/// The inputs of one batch, each a concatenation of per-image `C × H × W` tensors as
+/// [`shotgrade_image`-style] preprocessing produces them.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub len: usize,
+    pub background: Vec<f32>,
+    pub position: Vec<f32>,
+    pub experience: Vec<f32>,
+}
+
+/// What the networks say about one image, before the scoring policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawOutputs {
+    /// Softmax over the background classes.
+    pub background_probabilities: [f32; 5],
+    /// Position network output, `cells × 6`, in the core decoder's layout.
+    pub position: Vec<f32>,
+    /// Aesthetic sub-score, 0–100.
+    pub aesthetic: f32,
+    /// Noise (cleanliness) sub-score, 0–100.
+    pub noise: f32,
+}
+
+/// All three networks, ready for inference.
+#[derive(Debug)]
+pub struct Models {
+    pub background: BackgroundNet,
+    pub position: PositionNet,
+    pub experience: ExperienceNet,
+    pub configs: ModelConfigs,
+    pub provenance: Provenance,
+    device: Device,
+}
+
+impl Models {
+    /// Freshly initialised, untrained networks (for training, tests and benchmarks).
+    pub fn untrained(configs: ModelConfigs, device: &Device) -> Self {
+        Models {
+            background: configs.background.init(device),
+            position: configs.position.init(device),
+            experience: configs.experience.init(device),
+            configs,
+            provenance: Provenance {
+                source: "random".into(),
+                trained: false,
+                sha256: String::new(),
+            },
+            device: device.clone(),
+        }
+    }
+
+    /// The weights compiled into this build, if `models/` held them at build time.
+    pub fn embedded(device: &Device) -> Option<Result<Self, WeightsError>> {
+        embedded::EMBEDDED.map(|files| {
+            let [b, p, e] = files.map(<[u8]>::to_vec);
+            Self::from_bytes(
+                [
+                    ("<embedded>/background.safetensors", b),
+                    ("<embedded>/position.safetensors", p),
+                    ("<embedded>/experience.safetensors", e),
+                ],
+                "embedded",
+                device,
+            )
+        })
+    }
+
+    /// Loads `background.safetensors`, `position.safetensors` and `experience.safetensors` from
+    /// a directory.
+    pub fn load_dir(dir: &Path, device: &Device) -> Result<Self, WeightsError> {
+        let [(_, b), (_, p), (_, e)] = weights::paths_in(dir);
+        let label = |p: &Path| p.display().to_string();
+        let files = [
+            (label(&b), weights::read_file(&b)?),
+            (label(&p), weights::read_file(&p)?),
+            (label(&e), weights::read_file(&e)?),
+        ];
+        let [(lb, bb), (lp, pb), (le, eb)] = files;
+        Self::from_bytes(
+            [(lb.as_str(), bb), (lp.as_str(), pb), (le.as_str(), eb)],
+            &dir.display().to_string(),
+            device,
+        )
+    }
+
+    fn from_bytes(
+        files: [(&str, Vec<u8>); 3],
+        source: &str,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        for (_, bytes) in &files {
+            hasher.update(bytes);
+        }
+        let sha256 = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
+        let [(bf, bb), (pf, pb), (ef, eb)] = files;
+
+        let bh = weights::read_header(&bb, bf, NetKind::Background)?;
+        let ph = weights::read_header(&pb, pf, NetKind::Position)?;
+        let eh = weights::read_header(&eb, ef, NetKind::Experience)?;
+        let bad_config = |file: &str, net: NetKind, e: String| WeightsError::WrongNet {
+            file: file.to_string(),
+            expected: net.name(),
+            message: format!("its config is unusable: {e}"),
+        };
+        let bc = BackgroundNetConfig::load_binary(bh.config_json.as_bytes())
+            .map_err(|e| bad_config(bf, NetKind::Background, e.to_string()))?;
+        bc.validate()
+            .map_err(|e| bad_config(bf, NetKind::Background, e))?;
+        let pc = PositionNetConfig::load_binary(ph.config_json.as_bytes())
+            .map_err(|e| bad_config(pf, NetKind::Position, e.to_string()))?;
+        pc.validate()
+            .map_err(|e| bad_config(pf, NetKind::Position, e))?;
+        let ec = ExperienceNetConfig::load_binary(eh.config_json.as_bytes())
+            .map_err(|e| bad_config(ef, NetKind::Experience, e.to_string()))?;
+        ec.validate()
+            .map_err(|e| bad_config(ef, NetKind::Experience, e))?;
+
+        let configs = ModelConfigs {
+            background: bc,
+            position: pc,
+            experience: ec,
+        };
+        let mut models = Self::untrained(configs, device);
+        weights::load_tensors(&mut models.background, bb, bf, NetKind::Background)?;
+        weights::load_tensors(&mut models.position, pb, pf, NetKind::Position)?;
+        weights::load_tensors(&mut models.experience, eb, ef, NetKind::Experience)?;
+        models.provenance = Provenance {
+            source: source.to_string(),
+            trained: bh.trained && ph.trained && eh.trained,
+            sha256,
+        };
+        Ok(models)
+    }
+
+    /// Writes the three weights files into `dir` (created if needed).
+    pub fn save_dir(
+        &self,
+        dir: &Path,
+        trained: bool,
+        extra: &[(String, String)],
+    ) -> Result<(), WeightsError> {
+        std::fs::create_dir_all(dir).map_err(|e| WeightsError::Write {
+            file: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let [(_, b), (_, p), (_, e)] = weights::paths_in(dir);
+        weights::save_net(
+            &self.background,
+            NetKind::Background,
+            &self.configs.background.to_string(),
+            trained,
+            extra,
+            &b,
+        )?;
+        weights::save_net(
+            &self.position,
+            NetKind::Position,
+            &self.configs.position.to_string(),
+            trained,
+            extra,
+            &p,
+        )?;
+        weights::save_net(
+            &self.experience,
+            NetKind::Experience,
+            &self.configs.experience.to_string(),
+            trained,
+            extra,
+            &e,
+        )
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Input side lengths `(background, position, experience height)`.
+    pub fn input_sizes(&self) -> (usize, usize, usize) {
+        (
+            self.configs.background.input_size,
+            self.configs.position.input_size,
+            self.configs.experience.input_size,
+        )
+    }
+
+    /// Runs one batch through the three networks — concurrently, as the seed allows (S120–S140
+    /// are independent) — and returns one [`RawOutputs`] per image, in order.
+    ///
+    /// # Panics
+    /// Panics if the batch's buffers do not hold `len` inputs of the configured sizes: that is
+    /// a programming error in the caller, not a data error.
+    pub fn infer(&self, batch: &Batch) -> Vec<RawOutputs> {
+        let n = batch.len;
+        if n == 0 {
+            return Vec::new();
+        }
+        let (bs, ps, es) = self.input_sizes();
+        let tensor = |data: &[f32], shape: [usize; 4]| {
+            assert_eq!(
+                data.len(),
+                shape.iter().product::<usize>(),
+                "batch buffer has the wrong size"
+            );
+            Tensor::<4>::from_data(TensorData::new(data.to_vec(), shape), &self.device)
+        };
+        let to_vec = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap_or_default();
+        let to_vec3 = |t: Tensor<3>| t.into_data().try_to_vec::<f32>().unwrap_or_default();
+
+        let ((bg, pos), exp) = rayon::join(
+            || {
+                rayon::join(
+                    || {
+                        to_vec(
+                            self.background
+                                .probabilities(tensor(&batch.background, [n, 3, bs, bs])),
+                        )
+                    },
+                    || {
+                        to_vec3(
+                            self.position
+                                .forward(tensor(&batch.position, [n, 3, ps, ps]))
+                                .packed(),
+                        )
+                    },
+                )
+            },
+            || {
+                let out = self
+                    .experience
+                    .forward(tensor(&batch.experience, [n, 3, es, 2 * es]));
+                (to_vec(out.aesthetic), to_vec(out.noise))
+            },
+        );
+        let classes = bg.len() / n;
+        let cells = pos.len() / n;
+        (0..n)
+            .map(|i| {
+                let mut probs = [0.0; 5];
+                for (k, p) in probs.iter_mut().enumerate().take(classes.min(5)) {
+                    *p = bg[i * classes + k];
+                }
+                RawOutputs {
+                    background_probabilities: probs,
+                    position: pos[i * cells..(i + 1) * cells].to_vec(),
+                    aesthetic: exp.0[i] * 100.0,
+                    noise: exp.1[i] * 100.0,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

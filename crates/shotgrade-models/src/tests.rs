@@ -1,0 +1,245 @@
+//! Shape, structure and weights-file tests of the three networks.
+
+use super::*;
+use crate::blocks::CspInner;
+use burn::tensor::Distribution;
+
+fn device() -> Device {
+    Device::flex()
+}
+
+fn random(shape: [usize; 4]) -> Tensor<4> {
+    Tensor::random(shape, Distribution::Uniform(0.0, 1.0), &device())
+}
+
+#[test]
+fn background_net_shapes_and_seed_layers() {
+    let config = BackgroundNetConfig::new();
+    config.validate().expect("default config is valid");
+    let net = config.init(&device());
+    let out = net.probabilities(random([2, 3, 128, 128]));
+    assert_eq!(out.dims(), [2, 5]);
+    let sums = out.sum_dim(1).into_data().try_to_vec::<f32>().expect("f32");
+    assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums:?}");
+
+    // Fig. 3: three depthwise 3×3 layers, a 1×1 conv, max- and avg-pool in Bottleneck_3x3.
+    let b3 = &net.stage1;
+    for dw in [&b3.dw_in, &b3.dw_mid, &b3.dw_edge] {
+        let [cout, per_group, kh, kw] = dw.conv.weight.dims();
+        assert_eq!((per_group, kh, kw), (1, 3, 3), "depthwise 3×3");
+        assert_eq!(dw.conv.groups, cout);
+    }
+    assert_eq!(b3.pointwise.weight.dims()[2..], [1, 1]);
+    assert!(b3.avg_pool.is_some());
+    // Fig. 4: depthwise 1×5, 5×1 and 5×5 in Bottleneck_5x5.
+    let b5 = &net.stage2;
+    assert_eq!(b5.dw_1x5.conv.weight.dims()[1..], [1, 1, 5]);
+    assert_eq!(b5.dw_5x1.conv.weight.dims()[1..], [1, 5, 1]);
+    assert_eq!(b5.dw_5x5.conv.weight.dims()[1..], [1, 5, 5]);
+    assert_eq!(b5.dw_in.conv.weight.dims()[1..], [1, 3, 3]);
+    // Concat of both branch kinds plus colours → 4×4 grid → flatten → 5 classes.
+    assert_eq!(net.classifier.weight.dims(), [(2 * 64 + 3) * 16, 5]);
+    let text = format!("{net}");
+    for name in ["Bottleneck3x3", "Bottleneck5x5"] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
+}
+
+#[test]
+fn position_net_shapes_and_seed_layers() {
+    let config = PositionNetConfig::new();
+    config.validate().expect("valid");
+    let net = config.init(&device());
+    let out = net.forward(random([2, 3, 256, 256]));
+    let cells = 16 * 16 + 8 * 8;
+    assert_eq!(out.category.dims(), [2, cells, 1]);
+    assert_eq!(out.boxes.dims(), [2, cells, 4]);
+    assert_eq!(out.probability.dims(), [2, cells, 1]);
+    assert_eq!(out.packed().dims(), [2, cells, 6]);
+    let levels = config.levels();
+    assert_eq!(levels.iter().map(|l| l.cells()).sum::<usize>(), cells);
+
+    // Fig. 7: Focus turns 3 channels into 12 before its CBL.
+    assert_eq!(net.focus.cbl.conv.weight.dims()[1], 12);
+    // Fig. 9/10: CSP1_X downsamples and holds X residual units.
+    assert!(net.stage2.body.down.is_some());
+    match &net.stage2.body.inner {
+        CspInner::Residual(units) => assert_eq!(units.len(), 2),
+        CspInner::Plain(_) => panic!("CSP1 must hold residual units"),
+    }
+    // Fig. 11: CSP2_X holds 2X CBLs instead.
+    match &net.stage4.body.inner {
+        CspInner::Plain(cbls) => assert_eq!(cbls.len(), 2),
+        CspInner::Residual(_) => panic!("CSP2 must hold CBLs"),
+    }
+    // Fig. 8: SPP with several max-pool sizes.
+    let sizes: Vec<usize> = net.spp.pools.iter().map(|p| p.kernel_size[0]).collect();
+    assert_eq!(sizes, vec![5, 9, 13]);
+    let text = format!("{net}");
+    for name in ["Focus", "Cbl", "Csp1", "Csp2", "Spp", "ResUnit"] {
+        assert!(text.contains(name), "{name} missing");
+    }
+}
+
+#[test]
+fn experience_net_shapes() {
+    let config = ExperienceNetConfig::new();
+    config.validate().expect("valid");
+    let net = config.init(&device());
+    let out = net.forward(random([3, 3, 160, 320]));
+    assert_eq!(out.aesthetic.dims(), [3, 1]);
+    assert_eq!(out.noise.dims(), [3, 1]);
+    for v in out.noise.into_data().try_to_vec::<f32>().expect("f32") {
+        assert!(v > 0.0 && v < 1.0);
+    }
+    // Two separate heads on one flattened trunk (fig. 12).
+    assert_eq!(
+        net.aesthetic.hidden.weight.dims(),
+        net.noise.hidden.weight.dims()
+    );
+    assert_eq!(net.aesthetic.hidden.weight.dims()[0], 16 * 5 * 10);
+}
+
+#[test]
+fn invalid_sizes_are_rejected() {
+    assert!(
+        BackgroundNetConfig::new()
+            .with_input_size(100)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        PositionNetConfig::new()
+            .with_input_size(250)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        ExperienceNetConfig::new()
+            .with_input_size(0)
+            .validate()
+            .is_err()
+    );
+}
+
+#[test]
+fn macs_are_counted_and_small_enough_for_cpu() {
+    let models = Models::untrained(ModelConfigs::default(), &device());
+    let (b, p, e) = models.input_sizes();
+    let macs = [
+        models.background.macs(b),
+        models.position.macs(p),
+        models.experience.macs(e),
+    ];
+    for m in macs {
+        assert!(m > 1_000_000, "{macs:?}");
+    }
+    // The speed bar (30 images/s on 2 cores with decoding) leaves room for ~0.5 GMAC a photo.
+    assert!(macs.iter().sum::<u64>() < 500_000_000, "{macs:?}");
+}
+
+fn batch(models: &Models, n: usize) -> Batch {
+    let (b, p, e) = models.input_sizes();
+    let fill = |len: usize| {
+        (0..len)
+            .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+            .collect::<Vec<f32>>()
+    };
+    Batch {
+        len: n,
+        background: fill(n * 3 * b * b),
+        position: fill(n * 3 * p * p),
+        experience: fill(n * 3 * e * 2 * e),
+    }
+}
+
+#[test]
+fn weights_round_trip_gives_identical_outputs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = Models::untrained(ModelConfigs::default(), &device());
+    models
+        .save_dir(
+            dir.path(),
+            false,
+            &[("shotgrade.note".into(), "test".into())],
+        )
+        .expect("save");
+    let loaded = Models::load_dir(dir.path(), &device()).expect("load");
+    assert!(!loaded.provenance.trained);
+    assert_eq!(loaded.provenance.sha256.len(), 64);
+    let input = batch(&models, 2);
+    let (a, b) = (models.infer(&input), loaded.infer(&input));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b);
+    // Deterministic inference: the same input twice gives the same output.
+    assert_eq!(loaded.infer(&input), b);
+}
+
+#[test]
+fn bad_weights_files_name_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = Models::untrained(ModelConfigs::default(), &device());
+    models.save_dir(dir.path(), true, &[]).expect("save");
+    let path = |k: NetKind| dir.path().join(k.file_name());
+
+    // Missing file.
+    let moved = dir.path().join("moved");
+    std::fs::rename(path(NetKind::Experience), &moved).expect("rename");
+    let e = Models::load_dir(dir.path(), &device())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("experience.safetensors") && e.contains("cannot read"),
+        "{e}"
+    );
+    std::fs::rename(&moved, path(NetKind::Experience)).expect("rename back");
+
+    // Corrupt file.
+    let good = std::fs::read(path(NetKind::Position)).expect("read");
+    std::fs::write(path(NetKind::Position), b"garbage").expect("write");
+    let e = Models::load_dir(dir.path(), &device())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("position.safetensors") && e.contains("not a valid safetensors"),
+        "{e}"
+    );
+
+    // The wrong network's file.
+    std::fs::write(
+        path(NetKind::Position),
+        std::fs::read(path(NetKind::Background)).expect("read"),
+    )
+    .expect("write");
+    let e = Models::load_dir(dir.path(), &device())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("position.safetensors") && e.contains("holds the `background` network"),
+        "{e}"
+    );
+    std::fs::write(path(NetKind::Position), good).expect("restore");
+
+    // Tensors that do not fit the config in the file: a wider network saved under the default
+    // config's header.
+    let wide = BackgroundNetConfig::new()
+        .with_stem_channels(8)
+        .init(&device());
+    weights::save_net(
+        &wide,
+        NetKind::Background,
+        &BackgroundNetConfig::new().to_string(),
+        true,
+        &[],
+        &path(NetKind::Background),
+    )
+    .expect("save");
+    let e = Models::load_dir(dir.path(), &device())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("background.safetensors") && e.contains("does not match"),
+        "{e}"
+    );
+    assert!(e.contains("stem"), "should name the tensor: {e}");
+}
