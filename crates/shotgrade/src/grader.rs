@@ -1,0 +1,291 @@
+//! The grading pipeline: decode and preprocess in parallel, run the networks in batches, apply
+//! the scoring policy, and return one [`Row`] per input in input order.
+
+use rayon::prelude::*;
+use shotgrade_core::{DetectionDecoder, ModelOutputs, ScoringConfig};
+use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor};
+use shotgrade_models::{Batch, Models};
+use std::path::PathBuf;
+use thiserror::Error;
+
+use crate::row::Row;
+
+/// Everything that shapes grading besides the weights.
+#[derive(Debug, Clone)]
+pub struct GraderSettings {
+    pub limits: Limits,
+    pub scoring: ScoringConfig,
+    /// Images per network batch.
+    pub batch_size: usize,
+    /// Detections below this probability are dropped before NMS.
+    pub min_detection_probability: f32,
+    /// NMS overlap threshold.
+    pub nms_iou: f32,
+}
+
+impl Default for GraderSettings {
+    fn default() -> Self {
+        GraderSettings {
+            limits: Limits::default(),
+            scoring: ScoringConfig::default(),
+            batch_size: 16,
+            min_detection_probability: 0.05,
+            nms_iou: 0.5,
+        }
+    }
+}
+
+/// A settings or scene problem found before any image is read.
+#[derive(Debug, Error)]
+pub enum GradeError {
+    #[error(transparent)]
+    Config(#[from] shotgrade_core::ConfigError),
+    #[error("invalid setting: {0}")]
+    Settings(String),
+}
+
+/// One input to grade.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    Bytes { name: String, bytes: Vec<u8> },
+}
+
+impl Source {
+    fn name(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Bytes { name, .. } => name.clone(),
+        }
+    }
+}
+
+/// Grades images with one set of models and settings. Cheap to share between threads.
+pub struct Grader {
+    models: Models,
+    settings: GraderSettings,
+    decoder: DetectionDecoder,
+    spec: InputSpec,
+}
+
+impl Grader {
+    pub fn new(models: Models, settings: GraderSettings) -> Result<Self, GradeError> {
+        settings.scoring.validate()?;
+        if settings.batch_size == 0 {
+            return Err(GradeError::Settings("batch size must be at least 1".into()));
+        }
+        let (b, p, e) = models.input_sizes();
+        let decoder = DetectionDecoder {
+            levels: models.configs.position.levels(),
+            min_probability: settings.min_detection_probability,
+            iou_threshold: settings.nms_iou,
+            max_detections: 20,
+        };
+        Ok(Grader {
+            spec: InputSpec {
+                background: b as u32,
+                position: p as u32,
+                experience: e as u32,
+            },
+            models,
+            settings,
+            decoder,
+        })
+    }
+
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
+    pub fn settings(&self) -> &GraderSettings {
+        &self.settings
+    }
+
+    /// Checks a scene name (`None` = the configured default) and returns the name to use.
+    pub fn resolve_scene(&self, scene: Option<&str>) -> Result<String, GradeError> {
+        let name = scene.unwrap_or(&self.settings.scoring.default_scene);
+        self.settings.scoring.scene(name)?;
+        Ok(name.to_string())
+    }
+
+    /// Grades one image held in memory.
+    pub fn grade_bytes(&self, name: &str, bytes: &[u8], scene: Option<&str>) -> Row {
+        let source = Source::Bytes {
+            name: name.to_string(),
+            bytes: bytes.to_vec(),
+        };
+        self.grade(&[source], scene)
+            .pop()
+            .unwrap_or_else(|| Row::error(name.to_string(), "io", "nothing graded".into()))
+    }
+
+    /// Grades a list of inputs; returns exactly one row per input, in input order. An unknown
+    /// scene fails every row (check it first with [`resolve_scene`](Self::resolve_scene)).
+    pub fn grade(&self, sources: &[Source], scene: Option<&str>) -> Vec<Row> {
+        let scene = match self.resolve_scene(scene) {
+            Ok(s) => s,
+            Err(e) => {
+                return sources
+                    .iter()
+                    .map(|s| Row::error(s.name(), "config", e.to_string()))
+                    .collect();
+            }
+        };
+        let mut rows = Vec::with_capacity(sources.len());
+        for chunk in sources.chunks(self.settings.batch_size) {
+            rows.extend(self.grade_chunk(chunk, &scene));
+        }
+        rows
+    }
+
+    /// Decodes and preprocesses one chunk in parallel, then runs it as one batch.
+    fn grade_chunk(&self, chunk: &[Source], scene: &str) -> Vec<Row> {
+        let limits = self.settings.limits;
+        let prepared: Vec<Result<(LoadedImage, NetInputs), shotgrade_image::ImageError>> = chunk
+            .par_iter()
+            .map_init(
+                || Preprocessor::new(self.spec),
+                |pre, source| {
+                    let loaded = match source {
+                        Source::File(path) => shotgrade_image::load_path(path, &limits),
+                        Source::Bytes { bytes, .. } => shotgrade_image::load_bytes(bytes, &limits),
+                    }?;
+                    let inputs = pre.prepare(&loaded.rgb);
+                    Ok((loaded, inputs))
+                },
+            )
+            .collect();
+
+        let mut batch = Batch::default();
+        for (_, inputs) in prepared.iter().flatten() {
+            batch.len += 1;
+            batch.background.extend_from_slice(&inputs.background);
+            batch.position.extend_from_slice(&inputs.position);
+            batch.experience.extend_from_slice(&inputs.experience);
+        }
+        let mut outputs = self.models.infer(&batch).into_iter();
+
+        chunk
+            .iter()
+            .zip(prepared)
+            .map(|(source, prepared)| match prepared {
+                Err(e) => Row::error(source.name(), e.kind.as_str(), e.message),
+                Ok((loaded, inputs)) => match outputs.next() {
+                    None => Row::error(
+                        source.name(),
+                        "internal",
+                        "the networks returned too few results".into(),
+                    ),
+                    Some(raw) => {
+                        let detections = self
+                            .decoder
+                            .decode(&raw.position)
+                            .into_iter()
+                            .map(|mut d| {
+                                d.bbox = inputs.letterbox.to_source(&d.bbox);
+                                d
+                            })
+                            .collect();
+                        let model_outputs = ModelOutputs {
+                            background_probabilities: raw.background_probabilities,
+                            detections,
+                            aesthetic: raw.aesthetic,
+                            noise: raw.noise,
+                        };
+                        match shotgrade_core::score(
+                            &model_outputs,
+                            &loaded.facts,
+                            scene,
+                            &self.settings.scoring,
+                        ) {
+                            Ok(report) => Row::scored(source.name(), loaded.facts, report),
+                            Err(e) => Row::error(source.name(), "config", e.to_string()),
+                        }
+                    }
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shotgrade_models::{Device, ModelConfigs};
+
+    fn grader() -> Grader {
+        let models = Models::untrained(ModelConfigs::default(), &Device::flex());
+        Grader::new(
+            models,
+            GraderSettings {
+                batch_size: 3,
+                ..GraderSettings::default()
+            },
+        )
+        .expect("valid")
+    }
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut out)
+            .encode_image(&img)
+            .expect("encode");
+        out
+    }
+
+    #[test]
+    fn one_row_per_input_in_order_with_errors_in_place() {
+        let g = grader();
+        let sources: Vec<Source> = (0..7)
+            .map(|i| Source::Bytes {
+                name: format!("img{i}"),
+                bytes: if i % 3 == 1 {
+                    b"not an image".to_vec()
+                } else {
+                    jpeg(64 + i * 10, 48)
+                },
+            })
+            .collect();
+        let rows = g.grade(&sources, Some("food"));
+        assert_eq!(rows.len(), 7);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.path(), format!("img{i}"));
+            assert_eq!(row.is_ok(), i % 3 != 1, "row {i}");
+        }
+        let Row::Scored(s) = &rows[0] else {
+            panic!("scored")
+        };
+        assert_eq!(s.scene, "food");
+        assert_eq!(s.image.width, 64);
+        let json = serde_json::to_value(&rows[1]).expect("json");
+        assert_eq!(json["status"], "error");
+        assert_eq!(json["error"]["kind"], "unsupported_format");
+    }
+
+    #[test]
+    fn unknown_scene_is_reported() {
+        let g = grader();
+        assert!(g.resolve_scene(Some("cars")).is_err());
+        assert_eq!(g.resolve_scene(None).expect("default"), "general");
+    }
+
+    #[test]
+    fn grading_is_deterministic_and_batch_independent() {
+        let g = grader();
+        let bytes = jpeg(200, 150);
+        let alone = serde_json::to_string(&g.grade_bytes("a", &bytes, None)).expect("json");
+        let sources: Vec<Source> = (0..3)
+            .map(|_| Source::Bytes {
+                name: "a".into(),
+                bytes: bytes.clone(),
+            })
+            .collect();
+        for row in g.grade(&sources, None) {
+            let s = serde_json::to_string(&row).expect("json");
+            assert_eq!(s, alone);
+        }
+    }
+}

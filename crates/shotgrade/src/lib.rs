@@ -1,0 +1,27 @@
+//! # shotgrade
+//!
+//! Grades e-commerce product photos the way a catalogue team does: the background (S120), the
+//! product's position (S130) and the visual experience (S140) are judged by three networks and
+//! combined into one 0–100 score with reasons (S150).
+//!
+//! ```no_run
+//! use shotgrade::{Grader, GraderSettings};
+//! use shotgrade_models::{Device, Models};
+//!
+//! let device = Device::flex();
+//! let models = Models::embedded(&device).expect("this build has default weights")?;
+//! let grader = Grader::new(models, GraderSettings::default())?;
+//! let bytes = std::fs::read("photo.jpg")?;
+//! let row = grader.grade_bytes("photo.jpg", &bytes, None);
+//! println!("{}", serde_json::to_string(&row)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod grader;
+mod row;
+
+pub use grader::{GradeError, Grader, GraderSettings, Source};
+pub use row::{ErrorBody, Row, ScoredRow};
+pub use shotgrade_core as core;
+pub use shotgrade_image as image;
+pub use shotgrade_models as models;
