@@ -1,5 +1,6 @@
 //! Decoding untrusted files into RGB8 with limits, orientation and alpha handling.
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use shotgrade_core::ImageFacts;
 use std::io::{Cursor, Read};
@@ -110,26 +111,11 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
         ));
     }
 
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let mut decoder_limits = image::Limits::default();
-    decoder_limits.max_image_width = Some(limits.max_side);
-    decoder_limits.max_image_height = Some(limits.max_side);
-    // Room for the widest decoded form (RGBA, 16 bits a channel) plus decoder scratch.
-    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
-    reader.limits(decoder_limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| ImageError::from_decoder(name, e))?;
-
-    let (width, height) = decoder.dimensions();
-    check_dimensions(width, height, limits)?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| ImageError::from_decoder(name, e))?;
-    img.apply_orientation(orientation);
-
+    let img = if format == ImageFormat::Jpeg {
+        decode_jpeg_strict(bytes, limits)?
+    } else {
+        decode_with_image_crate(bytes, format, name, limits)?
+    };
     let has_alpha = img.color().has_alpha();
     let (rgb, transparent_fraction) = if has_alpha {
         flatten_on_white(&img)
@@ -172,6 +158,66 @@ fn check_dimensions(width: u32, height: u32, limits: &Limits) -> Result<(), Imag
         ));
     }
     Ok(())
+}
+
+/// Decodes any non-JPEG format through the `image` crate, with its own limits as a second line
+/// of defence, the header checked against ours before decoding, and EXIF orientation applied.
+fn decode_with_image_crate(bytes: &[u8], format: ImageFormat, name: &str, limits: &Limits) -> Result<DynamicImage, ImageError> {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(limits.max_side);
+    decoder_limits.max_image_height = Some(limits.max_side);
+    // Room for the widest decoded form (RGBA, 16 bits a channel) plus decoder scratch.
+    decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(|e| ImageError::from_decoder(name, e))?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height, limits)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| ImageError::from_decoder(name, e))?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// Decodes a JPEG with `zune-jpeg` in strict mode. The `image` crate runs the same decoder
+/// leniently, which turns corrupt entropy-coded data into grey blocks instead of an error — and
+/// a broken upload would then be graded as if it were a photo. Strict mode reports it. CMYK and
+/// YCCK are converted to RGB by the decoder.
+fn decode_jpeg_strict(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, ImageError> {
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    use zune_jpeg::errors::DecodeErrors;
+
+    let options = DecoderOptions::default()
+        .set_strict_mode(true)
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_max_width(limits.max_side as usize)
+        .set_max_height(limits.max_side as usize);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    let classify = |e: DecodeErrors| match e {
+        DecodeErrors::LargeDimensions(_) => ImageError::new(
+            ErrorKind::TooLarge,
+            format!("jpeg image is larger than {} px a side", limits.max_side),
+        ),
+        DecodeErrors::Unsupported(s) => ImageError::new(ErrorKind::UnsupportedFormat, format!("unsupported jpeg variant: {s:?}")),
+        other => ImageError::new(ErrorKind::Corrupt, format!("corrupt jpeg data: {other}")),
+    };
+    decoder.decode_headers().map_err(classify)?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| ImageError::new(ErrorKind::Corrupt, "jpeg header has no dimensions"))?;
+    check_dimensions(width as u32, height as u32, limits)?;
+    let orientation = decoder
+        .exif()
+        .and_then(|exif| Orientation::from_exif_chunk(exif))
+        .unwrap_or(Orientation::NoTransforms);
+    let pixels = decoder.decode().map_err(classify)?;
+    let rgb = RgbImage::from_raw(width as u32, height as u32, pixels)
+        .ok_or_else(|| ImageError::new(ErrorKind::Corrupt, "jpeg decoder returned the wrong number of pixels"))?;
+    let mut img = DynamicImage::ImageRgb8(rgb);
+    img.apply_orientation(orientation);
+    Ok(img)
 }
 
 /// A complete JPEG ends with an EOI marker (`FF D9`), possibly followed by padding or trailing

@@ -239,6 +239,27 @@ impl Models {
         )
     }
 
+    /// Parameter counts of the background, position and experience networks.
+    pub fn param_counts(&self) -> [usize; 3] {
+        use burn::module::Module;
+        [self.background.num_params(), self.position.num_params(), self.experience.num_params()]
+    }
+
+    /// Times one forward pass of one network on a synthetic batch, including reading the
+    /// result back (so lazy backends are measured completely). For benchmarks.
+    pub fn time_forward(&self, kind: NetKind, batch: usize) -> std::time::Duration {
+        let (bs, ps, es) = self.input_sizes();
+        let input = |shape: [usize; 4]| Tensor::<4>::full(shape, 0.5, &self.device);
+        let start = std::time::Instant::now();
+        let values = match kind {
+            NetKind::Background => self.background.probabilities(input([batch, 3, bs, bs])).into_data().num_elements(),
+            NetKind::Position => self.position.forward(input([batch, 3, ps, ps])).packed().into_data().num_elements(),
+            NetKind::Experience => self.experience.forward(input([batch, 3, es, 2 * es])).noise.into_data().num_elements(),
+        };
+        std::hint::black_box(values);
+        start.elapsed()
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }

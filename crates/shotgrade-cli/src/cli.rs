@@ -1,0 +1,153 @@
+//! Command-line interface definition.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Grade e-commerce product photos: background, product position and visual quality, combined
+/// into one 0–100 score with reasons a seller can act on.
+#[derive(Debug, Parser)]
+#[command(name = "shotgrade", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 every input scored; 2 some inputs could not be scored (see their error rows); \
+1 usage, config or weights error.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score image files and folders; one result or error row per input, in input order.
+    Score(ScoreArgs),
+    /// Show the three networks: input shapes, parameters, FLOPs and the weights in use.
+    Models(ModelsArgs),
+    /// Show the scoring configuration (weights, scene tables, position thresholds).
+    Config(ConfigArgs),
+    /// Measure decoding, per-network and end-to-end speed on this machine.
+    Bench(BenchArgs),
+    /// Write the bundled example photos (procedurally rendered) into a folder.
+    #[command(hide = true)]
+    MakeExamples {
+        #[arg(long, default_value = "examples")]
+        out: PathBuf,
+    },
+    /// Write freshly initialised, untrained weights (for tests and benchmarks only).
+    #[command(hide = true)]
+    InitWeights {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Which weights to use.
+#[derive(Debug, Clone, Args)]
+pub struct WeightsArgs {
+    /// Folder with background.safetensors, position.safetensors and experience.safetensors
+    /// [default: the weights built into this binary]
+    #[arg(long, env = "SHOTGRADE_WEIGHTS", value_name = "DIR")]
+    pub weights: Option<PathBuf>,
+    /// Accept weights that were never trained (their scores mean nothing; for testing the
+    /// pipeline only).
+    #[arg(long)]
+    pub allow_untrained: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns with the top reason, for people.
+    Table,
+    /// One JSON array of rows.
+    Json,
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Image files and folders. Folders are searched recursively for .jpg, .jpeg, .png, .webp,
+    /// .gif, .bmp, .tif and .tiff files (hidden files skipped); files named here are always
+    /// read, whatever their extension. The format is detected from the bytes.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Product category the photos are for; changes which backgrounds score best. Built in:
+    /// general, electronics, apparel, food, home, beauty (more via --config).
+    #[arg(long, short)]
+    pub scene: Option<String>,
+    /// TOML file overriding the scoring configuration (see `shotgrade config --print`).
+    #[arg(long, env = "SHOTGRADE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub weights: WeightsArgs,
+    /// Output format [default: table on a terminal, jsonl otherwise]
+    #[arg(long, short, value_enum)]
+    pub format: Option<Format>,
+    /// Write rows to this file instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Worker threads for decoding and inference [default: all cores]
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Images per network batch.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub batch_size: usize,
+    /// Include every file inside folders, not only image extensions.
+    #[arg(long)]
+    pub all_files: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Largest file accepted, in megabytes.
+    #[arg(long, default_value_t = 50.0, value_name = "MB")]
+    pub max_file_mb: f64,
+    /// Largest image accepted, in megapixels.
+    #[arg(long, default_value_t = 100.0, value_name = "MP")]
+    pub max_megapixels: f64,
+    /// Largest width or height accepted, in pixels.
+    #[arg(long, default_value_t = 20_000, value_name = "PX")]
+    pub max_side: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    #[command(flatten)]
+    pub weights: WeightsArgs,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print the configuration as TOML (the built-in defaults, merged with --config if given).
+    #[arg(long)]
+    pub print: bool,
+    /// A TOML file to check and merge over the defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Images to benchmark on [default: generated 1000×1000 JPEGs]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Number of generated images when no paths are given.
+    #[arg(long, default_value_t = 64)]
+    pub count: usize,
+    /// Side of the generated images.
+    #[arg(long, default_value_t = 1000)]
+    pub size: u32,
+    /// Repetitions per forward-pass measurement (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Worker threads [default: all cores]
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Weights to use [default: built in, else untrained — speed does not depend on the values].
+    #[arg(long, value_name = "DIR")]
+    pub weights: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,13 @@
+//! # shotgrade-synth
+//!
+//! Renders product photos procedurally — a backdrop of a known [`BackgroundClass`], a product of
+//! a known box, a soft floor shadow, and a known degradation — so that every label is exact.
+//! The bundled `examples/` images and the benchmarks come from here; the training compositor
+//! builds on it.
+
+mod render;
+mod rng;
+
+pub use render::{Backdrop, Degradation, ProductShape, Scene, example_scenes, render};
+pub use rng::SplitMix64;
+pub use shotgrade_core::BackgroundClass;
