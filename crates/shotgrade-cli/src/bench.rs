@@ -39,23 +39,37 @@ fn generated_jpegs(count: usize, size: u32) -> Result<Vec<(String, Vec<u8>)>> {
             let s = size as f32;
             let backdrop = match i % 4 {
                 0 => Backdrop::Uniform([255; 3]),
-                1 => Backdrop::Gradient { top: [230, 220, 210], bottom: [150, 140, 160] },
+                1 => Backdrop::Gradient {
+                    top: [230, 220, 210],
+                    bottom: [150, 140, 160],
+                },
                 2 => Backdrop::Clutter { objects: 25 },
-                _ => Backdrop::Room { wall: [200, 190, 170], table: [140, 100, 60] },
+                _ => Backdrop::Room {
+                    wall: [200, 190, 170],
+                    table: [140, 100, 60],
+                },
             };
             let fill = rng.range(0.2, 0.8);
             let scene = Scene {
                 width: size,
                 height: size,
                 backdrop,
-                product: Some((ProductShape::Carton, shotgrade::core::BBox::from_center(s / 2.0, s / 2.0, s * fill, s * fill), [200, 50, 40])),
+                product: Some((
+                    ProductShape::Carton,
+                    shotgrade::core::BBox::from_center(s / 2.0, s / 2.0, s * fill, s * fill),
+                    [200, 50, 40],
+                )),
                 shadow: true,
-                degradation: Degradation { noise_sigma: if i % 3 == 0 { 8.0 } else { 0.0 }, blur_radius: 0 },
+                degradation: Degradation {
+                    noise_sigma: if i % 3 == 0 { 8.0 } else { 0.0 },
+                    blur_radius: 0,
+                },
                 seed: i as u64,
             };
             let img = shotgrade_synth::render(&scene);
             let mut bytes = Vec::new();
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&img)?;
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+                .encode_image(&img)?;
             Ok((format!("generated-{i}.jpg"), bytes))
         })
         .collect()
@@ -68,15 +82,26 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     if let Some(jobs) = args.jobs {
-        rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global().context("cannot start the worker threads")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
     }
     let images: Vec<(String, Vec<u8>)> = if args.paths.is_empty() {
-        eprintln!("generating {} {}×{} JPEGs…", args.count, args.size, args.size);
+        eprintln!(
+            "generating {} {}×{} JPEGs…",
+            args.count, args.size, args.size
+        );
         generated_jpegs(args.count, args.size)?
     } else {
         args.paths
             .iter()
-            .map(|p| Ok((p.display().to_string(), std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?)))
+            .map(|p| {
+                Ok((
+                    p.display().to_string(),
+                    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+                ))
+            })
             .collect::<Result<_>>()?
     };
     anyhow::ensure!(!images.is_empty(), "no images to benchmark");
@@ -91,7 +116,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let weights = models.provenance.source.clone();
     let (b, p, e) = models.input_sizes();
-    let spec = InputSpec { background: b as u32, position: p as u32, experience: e as u32 };
+    let spec = InputSpec {
+        background: b as u32,
+        position: p as u32,
+        experience: e as u32,
+    };
     let limits = Limits::default();
 
     eprintln!("decode + preprocess…");
@@ -116,15 +145,30 @@ pub fn run(args: BenchArgs) -> Result<()> {
         for batch in [1usize, 16] {
             eprintln!("forward {} batch {batch}…", kind.name());
             models.time_forward(kind, batch); // warm-up
-            let t = median((0..args.repeats.max(1)).map(|_| models.time_forward(kind, batch)).collect());
+            let t = median(
+                (0..args.repeats.max(1))
+                    .map(|_| models.time_forward(kind, batch))
+                    .collect(),
+            );
             let ms = t.as_secs_f64() * 1000.0;
-            forward.push(ForwardTiming { net: kind.name(), batch, median_ms: ms, per_image_ms: ms / batch as f64 });
+            forward.push(ForwardTiming {
+                net: kind.name(),
+                batch,
+                median_ms: ms,
+                per_image_ms: ms / batch as f64,
+            });
         }
     }
 
     eprintln!("end to end…");
     let grader = Grader::new(models, GraderSettings::default())?;
-    let sources: Vec<Source> = images.iter().map(|(name, bytes)| Source::Bytes { name: name.clone(), bytes: bytes.clone() }).collect();
+    let sources: Vec<Source> = images
+        .iter()
+        .map(|(name, bytes)| Source::Bytes {
+            name: name.clone(),
+            bytes: bytes.clone(),
+        })
+        .collect();
     let start = Instant::now();
     let rows = grader.grade(&sources, None);
     let e2e = rows.len() as f64 / start.elapsed().as_secs_f64();
@@ -142,12 +186,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("{} images, {:.2} MP on average, {} threads, weights: {}", report.images, report.mean_megapixels, report.threads, report.weights);
-    println!("decode + preprocess: {:.1} images/s", report.decode_preprocess_images_per_s);
-    println!("{:<11} {:>5} {:>10} {:>12}", "NET", "BATCH", "MEDIAN ms", "ms / IMAGE");
+    println!(
+        "{} images, {:.2} MP on average, {} threads, weights: {}",
+        report.images, report.mean_megapixels, report.threads, report.weights
+    );
+    println!(
+        "decode + preprocess: {:.1} images/s",
+        report.decode_preprocess_images_per_s
+    );
+    println!(
+        "{:<11} {:>5} {:>10} {:>12}",
+        "NET", "BATCH", "MEDIAN ms", "ms / IMAGE"
+    );
     for f in &report.forward {
-        println!("{:<11} {:>5} {:>10.2} {:>12.2}", f.net, f.batch, f.median_ms, f.per_image_ms);
+        println!(
+            "{:<11} {:>5} {:>10.2} {:>12.2}",
+            f.net, f.batch, f.median_ms, f.per_image_ms
+        );
     }
-    println!("end to end (decode + 3 nets + scoring, batch 16): {:.1} images/s", report.end_to_end_images_per_s);
+    println!(
+        "end to end (decode + 3 nets + scoring, batch 16): {:.1} images/s",
+        report.end_to_end_images_per_s
+    );
     Ok(())
 }

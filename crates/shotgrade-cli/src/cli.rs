@@ -6,9 +6,16 @@ use std::path::PathBuf;
 /// Grade e-commerce product photos: background, product position and visual quality, combined
 /// into one 0–100 score with reasons a seller can act on.
 #[derive(Debug, Parser)]
-#[command(name = "shotgrade", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Exit codes: 0 every input scored; 2 some inputs could not be scored (see their error rows); \
-1 usage, config or weights error.")]
+#[command(
+    name = "shotgrade",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 every input scored; 2 some inputs could not be scored (see their error rows); \
+1 usage, config or weights error."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -13,8 +13,10 @@ pub fn load_scoring_config(path: Option<&Path>) -> Result<ScoringConfig> {
     match path {
         None => Ok(ScoringConfig::default()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config file {}", p.display()))?;
-            ScoringConfig::from_toml_str(&text).with_context(|| format!("in config file {}", p.display()))
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config file {}", p.display()))?;
+            ScoringConfig::from_toml_str(&text)
+                .with_context(|| format!("in config file {}", p.display()))
         }
     }
 }
@@ -78,12 +80,31 @@ pub fn models(args: ModelsArgs) -> Result<()> {
         gflops: 2.0 * macs as f64 / 1e9,
     };
     let nets = vec![
-        info("background", format!("3×{b}×{b} squash"), pb, models.background.macs(b)),
-        info("position", format!("3×{p}×{p} letterbox"), pp, models.position.macs(p)),
-        info("experience", format!("3×{e}×{} global+detail", 2 * e), pe, models.experience.macs(e)),
+        info(
+            "background",
+            format!("3×{b}×{b} squash"),
+            pb,
+            models.background.macs(b),
+        ),
+        info(
+            "position",
+            format!("3×{p}×{p} letterbox"),
+            pp,
+            models.position.macs(p),
+        ),
+        info(
+            "experience",
+            format!("3×{e}×{} global+detail", 2 * e),
+            pe,
+            models.experience.macs(e),
+        ),
     ];
     let report = ModelsInfo {
-        weights: if models.provenance.source == "random" { "none (untrained initialisation shown)".into() } else { models.provenance.source.clone() },
+        weights: if models.provenance.source == "random" {
+            "none (untrained initialisation shown)".into()
+        } else {
+            models.provenance.source.clone()
+        },
         trained: models.provenance.trained,
         sha256: models.provenance.sha256.clone(),
         nets,
@@ -92,13 +113,35 @@ pub fn models(args: ModelsArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("weights: {}  trained: {}  sha256: {}", report.weights, report.trained, if report.sha256.is_empty() { "-" } else { &report.sha256 });
-    println!("{:<11} {:<26} {:>11} {:>9} {:>8}", "NET", "INPUT", "PARAMETERS", "MMACs", "GFLOPs");
+    println!(
+        "weights: {}  trained: {}  sha256: {}",
+        report.weights,
+        report.trained,
+        if report.sha256.is_empty() {
+            "-"
+        } else {
+            &report.sha256
+        }
+    );
+    println!(
+        "{:<11} {:<26} {:>11} {:>9} {:>8}",
+        "NET", "INPUT", "PARAMETERS", "MMACs", "GFLOPs"
+    );
     for n in &report.nets {
-        println!("{:<11} {:<26} {:>11} {:>9.1} {:>8.3}", n.net, n.input, n.parameters, n.mmacs, n.gflops);
+        println!(
+            "{:<11} {:<26} {:>11} {:>9.1} {:>8.3}",
+            n.net, n.input, n.parameters, n.mmacs, n.gflops
+        );
     }
     let total: f64 = report.nets.iter().map(|n| n.gflops).sum();
-    println!("{:<11} {:<26} {:>11} {:>9} {:>8.3}", "total", "", report.nets.iter().map(|n| n.parameters).sum::<usize>(), "", total);
+    println!(
+        "{:<11} {:<26} {:>11} {:>9} {:>8.3}",
+        "total",
+        "",
+        report.nets.iter().map(|n| n.parameters).sum::<usize>(),
+        "",
+        total
+    );
     Ok(())
 }
 
@@ -107,7 +150,11 @@ pub fn config(args: ConfigArgs) -> Result<()> {
     if args.print || args.config.is_none() {
         print!("{}", config.to_toml_string());
     } else {
-        println!("config OK: {} scenes, default scene `{}`", config.scenes.len(), config.default_scene);
+        println!(
+            "config OK: {} scenes, default scene `{}`",
+            config.scenes.len(),
+            config.default_scene
+        );
     }
     Ok(())
 }
@@ -131,9 +178,11 @@ pub fn make_examples(out: &Path) -> Result<()> {
                 let alpha = if p == [255, 255, 255] { 0 } else { 255 };
                 image::Rgba([p[0], p[1], p[2], alpha])
             });
-            rgba.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            rgba.save(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
         } else {
-            let file = std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            let file = std::fs::File::create(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
             image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 88)
                 .encode_image(&img)
                 .with_context(|| format!("cannot encode {}", path.display()))?;

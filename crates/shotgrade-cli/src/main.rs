@@ -23,7 +23,11 @@ fn main() -> ExitCode {
             // Help and version go to stdout with status 0; real usage errors are status 1 (not
             // clap's 2, which means "some inputs failed" here).
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(EXIT_USAGE) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let result = match cli.command {

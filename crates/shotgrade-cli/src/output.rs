@@ -17,7 +17,10 @@ pub fn writer(format: Format, out: Box<dyn Write>) -> Box<dyn RowWriter> {
     match format {
         Format::Jsonl => Box::new(Jsonl(out)),
         Format::Json => Box::new(JsonArray { out, rows: 0 }),
-        Format::Csv => Box::new(Csv { out: csv::Writer::from_writer(out), header: false }),
+        Format::Csv => Box::new(Csv {
+            out: csv::Writer::from_writer(out),
+            header: false,
+        }),
         Format::Table => Box::new(Table { out, header: false }),
     }
 }
@@ -42,13 +45,15 @@ struct JsonArray {
 
 impl RowWriter for JsonArray {
     fn write_row(&mut self, row: &Row) -> Result<()> {
-        self.out.write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
+        self.out
+            .write_all(if self.rows == 0 { b"[\n" } else { b",\n" })?;
         serde_json::to_writer_pretty(&mut self.out, row)?;
         self.rows += 1;
         Ok(())
     }
     fn finish(&mut self) -> Result<()> {
-        self.out.write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
+        self.out
+            .write_all(if self.rows == 0 { b"[]\n" } else { b"\n]\n" })?;
         Ok(self.out.flush()?)
     }
 }
@@ -108,7 +113,9 @@ impl RowWriter for Csv {
             }
             Row::Scored(s) => {
                 let main = s.position.main.as_ref();
-                let coord = |f: fn(&shotgrade::core::BBox) -> f32| main.map(|m| num(f(&m.bbox))).unwrap_or_default();
+                let coord = |f: fn(&shotgrade::core::BBox) -> f32| {
+                    main.map(|m| num(f(&m.bbox))).unwrap_or_default()
+                };
                 vec![
                     s.path.clone(),
                     s.status.to_string(),
@@ -121,8 +128,13 @@ impl RowWriter for Csv {
                     num(s.scores.noise),
                     s.background.class.to_string(),
                     format!("{:.4}", s.background.probability),
-                    main.map(|m| serde_json::to_value(m.category).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
-                        .unwrap_or_else(|| "none".into()),
+                    main.map(|m| {
+                        serde_json::to_value(m.category)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    })
+                    .unwrap_or_else(|| "none".into()),
                     coord(|b| b.x0),
                     coord(|b| b.y0),
                     coord(|b| b.x1),
@@ -135,7 +147,11 @@ impl RowWriter for Csv {
                     format!("{:.4}", s.image.transparent_fraction),
                     String::new(),
                     String::new(),
-                    s.reasons.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join(" | "),
+                    s.reasons
+                        .iter()
+                        .map(|r| r.message.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" | "),
                 ]
             }
         };
@@ -155,7 +171,11 @@ struct Table {
 impl RowWriter for Table {
     fn write_row(&mut self, row: &Row) -> Result<()> {
         if !self.header {
-            writeln!(self.out, "{:>5} {:>4} {:>4} {:>4}  {:<10} {:<40} {}", "TOTAL", "BG", "POS", "VIS", "BACKGROUND", "PATH", "TOP REASON")?;
+            writeln!(
+                self.out,
+                "{:>5} {:>4} {:>4} {:>4}  {:<10} {:<40} {}",
+                "TOTAL", "BG", "POS", "VIS", "BACKGROUND", "PATH", "TOP REASON"
+            )?;
             self.header = true;
         }
         match row {
@@ -174,7 +194,11 @@ impl RowWriter for Table {
                 )?;
             }
             Row::Error(e) => {
-                writeln!(self.out, "{:>5} {:>4} {:>4} {:>4}  {:<10} {:<40} {}: {}", "ERR", "", "", "", "", e.path, e.error.kind, e.error.message)?;
+                writeln!(
+                    self.out,
+                    "{:>5} {:>4} {:>4} {:>4}  {:<10} {:<40} {}: {}",
+                    "ERR", "", "", "", "", e.path, e.error.kind, e.error.message
+                )?;
             }
         }
         Ok(())

@@ -2,8 +2,8 @@
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shotgrade::{Grader, GraderSettings, Row, Source};
 use shotgrade::image::Limits;
+use shotgrade::{Grader, GraderSettings, Row, Source};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,12 +12,17 @@ use crate::cli::{Format, ScoreArgs};
 use crate::output;
 
 /// Extensions searched for inside folders.
-const IMAGE_EXTENSIONS: [&str; 9] = ["jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff"];
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
+];
 
 /// Loader limits from the command line.
 fn limits_from(args: &ScoreArgs) -> Result<Limits> {
     anyhow::ensure!(args.max_file_mb > 0.0, "--max-file-mb must be positive");
-    anyhow::ensure!(args.max_megapixels > 0.0, "--max-megapixels must be positive");
+    anyhow::ensure!(
+        args.max_megapixels > 0.0,
+        "--max-megapixels must be positive"
+    );
     anyhow::ensure!(args.max_side > 0, "--max-side must be positive");
     Ok(Limits {
         max_file_bytes: (args.max_file_mb * 1_000_000.0) as u64,
@@ -39,7 +44,10 @@ fn collect_inputs(paths: &[PathBuf], all_files: bool) -> Vec<Input> {
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => walk(path, all_files, &mut inputs),
             Ok(_) => inputs.push(Input::File(path.clone())),
-            Err(e) => inputs.push(Input::Unreadable(path.clone(), format!("cannot read {}: {e}", path.display()))),
+            Err(e) => inputs.push(Input::Unreadable(
+                path.clone(),
+                format!("cannot read {}: {e}", path.display()),
+            )),
         }
     }
     inputs
@@ -49,13 +57,20 @@ fn walk(dir: &Path, all_files: bool, inputs: &mut Vec<Input>) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            inputs.push(Input::Unreadable(dir.to_path_buf(), format!("cannot list folder {}: {e}", dir.display())));
+            inputs.push(Input::Unreadable(
+                dir.to_path_buf(),
+                format!("cannot list folder {}: {e}", dir.display()),
+            ));
             return;
         }
     };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
         .collect();
     paths.sort();
     for path in paths {
@@ -94,10 +109,15 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
 
     let inputs = collect_inputs(&args.paths, args.all_files);
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
-    let format = args.format.unwrap_or(if to_terminal { Format::Table } else { Format::Jsonl });
+    let format = args.format.unwrap_or(if to_terminal {
+        Format::Table
+    } else {
+        Format::Jsonl
+    });
     let out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).with_context(|| format!("cannot create output file {}", path.display()))?,
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create output file {}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
@@ -106,10 +126,13 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
     let progress = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
-        let bar = ProgressBar::with_draw_target(Some(inputs.len() as u64), ProgressDrawTarget::stderr());
+        let bar =
+            ProgressBar::with_draw_target(Some(inputs.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} images · {per_sec} · ETA {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} images · {per_sec} · ETA {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     };
@@ -126,8 +149,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         let mut graded = grader.grade(&sources, Some(&scene)).into_iter();
         for input in chunk {
             let row = match input {
-                Input::File(p) => graded.next().unwrap_or_else(|| Row::error(p.display().to_string(), "internal", "no result".into())),
-                Input::Unreadable(p, message) => Row::error(p.display().to_string(), "io", message.clone()),
+                Input::File(p) => graded.next().unwrap_or_else(|| {
+                    Row::error(p.display().to_string(), "internal", "no result".into())
+                }),
+                Input::Unreadable(p, message) => {
+                    Row::error(p.display().to_string(), "io", message.clone())
+                }
             };
             if !row.is_ok() {
                 failed += 1;

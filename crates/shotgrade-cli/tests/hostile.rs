@@ -8,21 +8,34 @@ use std::path::Path;
 
 fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode_image(img).expect("jpeg");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(img)
+        .expect("jpeg");
     out
 }
 
 fn png_rgb(img: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(img.as_raw(), img.width(), img.height(), image::ExtendedColorType::Rgb8)
+        .write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgb8,
+        )
         .expect("png");
     out
 }
 
 /// Red left half, blue right half: orientation is visible in the border colour.
 fn two_tone(w: u32, h: u32) -> RgbImage {
-    RgbImage::from_fn(w, h, |x, _| if x < w / 2 { Rgb([220, 30, 30]) } else { Rgb([30, 30, 220]) })
+    RgbImage::from_fn(w, h, |x, _| {
+        if x < w / 2 {
+            Rgb([220, 30, 30])
+        } else {
+            Rgb([30, 30, 220])
+        }
+    })
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -30,7 +43,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -60,7 +77,10 @@ fn huge_header_png() -> Vec<u8> {
 /// `FF 00` pairs make a run of 1-bits, and an all-ones Huffman code is invalid by the standard.
 fn corrupt_huffman_jpeg() -> Vec<u8> {
     let mut bytes = jpeg(&two_tone(64, 64), 90);
-    let sos = bytes.windows(2).position(|w| w == [0xFF, 0xDA]).expect("SOS marker");
+    let sos = bytes
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .expect("SOS marker");
     let header_len = u16::from_be_bytes([bytes[sos + 2], bytes[sos + 3]]) as usize;
     let start = sos + 2 + header_len;
     let end = bytes.len() - 2 - (bytes.len() - 2 - start) % 2;
@@ -74,7 +94,9 @@ fn corrupt_huffman_jpeg() -> Vec<u8> {
 fn cmyk_jpeg() -> Vec<u8> {
     let (w, h) = (48u16, 32u16);
     // C=0, M=255, Y=255, K=0 → red.
-    let data: Vec<u8> = (0..w as usize * h as usize).flat_map(|_| [0u8, 255, 255, 0]).collect();
+    let data: Vec<u8> = (0..w as usize * h as usize)
+        .flat_map(|_| [0u8, 255, 255, 0])
+        .collect();
     let mut out = Vec::new();
     jpeg_encoder::Encoder::new(&mut out, 95)
         .encode(&data, w, h, jpeg_encoder::ColorType::Cmyk)
@@ -91,7 +113,9 @@ fn png16() -> Vec<u8> {
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Sixteen);
         let mut writer = enc.write_header().expect("header");
-        let px: Vec<u8> = (0..w * h).flat_map(|_| [0x80u8, 0x00, 0xC0, 0x00, 0x40, 0x00]).collect();
+        let px: Vec<u8> = (0..w * h)
+            .flat_map(|_| [0x80u8, 0x00, 0xC0, 0x00, 0x40, 0x00])
+            .collect();
         writer.write_image_data(&px).expect("data");
     }
     out
@@ -108,7 +132,9 @@ fn palette_transparent_png() -> Vec<u8> {
         enc.set_palette(vec![0u8, 0, 0, 10, 200, 10]);
         enc.set_trns(vec![0u8, 255]);
         let mut writer = enc.write_header().expect("header");
-        let px: Vec<u8> = (0..h).flat_map(|_| (0..w).map(|x| if x < w / 2 { 0u8 } else { 1 })).collect();
+        let px: Vec<u8> = (0..h)
+            .flat_map(|_| (0..w).map(|x| if x < w / 2 { 0u8 } else { 1 }))
+            .collect();
         writer.write_image_data(&px).expect("data");
     }
     out
@@ -122,7 +148,13 @@ fn animated_gif() -> Vec<u8> {
         let mut enc = gif::Encoder::new(&mut out, 16, 16, &palette).expect("gif");
         enc.set_repeat(gif::Repeat::Infinite).expect("repeat");
         for index in [0u8, 1] {
-            let frame = gif::Frame { width: 16, height: 16, buffer: std::borrow::Cow::Owned(vec![index; 256]), delay: 10, ..gif::Frame::default() };
+            let frame = gif::Frame {
+                width: 16,
+                height: 16,
+                buffer: std::borrow::Cow::Owned(vec![index; 256]),
+                delay: 10,
+                ..gif::Frame::default()
+            };
             enc.write_frame(&frame).expect("frame");
         }
     }
@@ -145,7 +177,8 @@ fn exif_rotated_jpeg() -> Vec<u8> {
     exif.extend_from_slice(&[0, 0]);
     exif.extend_from_slice(&0u32.to_le_bytes());
     enc.add_app_segment(1, &exif).expect("app1");
-    enc.encode(img.as_raw(), 200, 100, jpeg_encoder::ColorType::Rgb).expect("encode");
+    enc.encode(img.as_raw(), 200, 100, jpeg_encoder::ColorType::Rgb)
+        .expect("encode");
     out
 }
 
@@ -168,17 +201,44 @@ fn corpus() -> Vec<Case> {
     let full_png = png_rgb(&good);
     let ok = |f: fn(&serde_json::Value)| Ok(f);
     vec![
-        Case { file: "01_empty.jpg", bytes: vec![], expect: Err("unsupported_format") },
-        Case { file: "02_text_named.jpg", bytes: b"this is a text file, not a photo\n".to_vec(), expect: Err("unsupported_format") },
-        Case { file: "03_truncated.jpg", bytes: full[..full.len() / 2].to_vec(), expect: Err("corrupt") },
-        Case { file: "04_truncated.png", bytes: full_png[..full_png.len() * 2 / 3].to_vec(), expect: Err("corrupt") },
-        Case { file: "05_corrupt_huffman.jpg", bytes: corrupt_huffman_jpeg(), expect: Err("corrupt") },
-        Case { file: "06_huge_header.png", bytes: huge_header_png(), expect: Err("too_large") },
+        Case {
+            file: "01_empty.jpg",
+            bytes: vec![],
+            expect: Err("unsupported_format"),
+        },
+        Case {
+            file: "02_text_named.jpg",
+            bytes: b"this is a text file, not a photo\n".to_vec(),
+            expect: Err("unsupported_format"),
+        },
+        Case {
+            file: "03_truncated.jpg",
+            bytes: full[..full.len() / 2].to_vec(),
+            expect: Err("corrupt"),
+        },
+        Case {
+            file: "04_truncated.png",
+            bytes: full_png[..full_png.len() * 2 / 3].to_vec(),
+            expect: Err("corrupt"),
+        },
+        Case {
+            file: "05_corrupt_huffman.jpg",
+            bytes: corrupt_huffman_jpeg(),
+            expect: Err("corrupt"),
+        },
+        Case {
+            file: "06_huge_header.png",
+            bytes: huge_header_png(),
+            expect: Err("too_large"),
+        },
         Case {
             file: "07_one_pixel.png",
             bytes: png_rgb(&RgbImage::from_pixel(1, 1, Rgb([9, 99, 199]))),
             expect: ok(|r| {
-                assert_eq!((r["image"]["width"].as_u64(), r["image"]["height"].as_u64()), (Some(1), Some(1)));
+                assert_eq!(
+                    (r["image"]["width"].as_u64(), r["image"]["height"].as_u64()),
+                    (Some(1), Some(1))
+                );
                 assert_eq!(r["image"]["border_rgb"], serde_json::json!([9, 99, 199]));
             }),
         },
@@ -187,8 +247,15 @@ fn corpus() -> Vec<Case> {
             bytes: cmyk_jpeg(),
             expect: ok(|r| {
                 let c = &r["image"]["border_rgb"];
-                let (red, green, blue) = (c[0].as_i64().unwrap_or(0), c[1].as_i64().unwrap_or(255), c[2].as_i64().unwrap_or(255));
-                assert!(red > 200 && green < 60 && blue < 60, "CMYK red decoded as {c}");
+                let (red, green, blue) = (
+                    c[0].as_i64().unwrap_or(0),
+                    c[1].as_i64().unwrap_or(255),
+                    c[2].as_i64().unwrap_or(255),
+                );
+                assert!(
+                    red > 200 && green < 60 && blue < 60,
+                    "CMYK red decoded as {c}"
+                );
             }),
         },
         Case {
@@ -201,14 +268,22 @@ fn corpus() -> Vec<Case> {
             bytes: animated_gif(),
             expect: ok(|r| {
                 assert_eq!(r["image"]["format"], "gif");
-                assert_eq!(r["image"]["border_rgb"], serde_json::json!([220, 30, 30]), "first frame");
+                assert_eq!(
+                    r["image"]["border_rgb"],
+                    serde_json::json!([220, 30, 30]),
+                    "first frame"
+                );
             }),
         },
         Case {
             file: "11_exif_rotated.jpg",
             bytes: exif_rotated_jpeg(),
             expect: ok(|r| {
-                assert_eq!((r["image"]["width"].as_u64(), r["image"]["height"].as_u64()), (Some(100), Some(200)), "orientation applied");
+                assert_eq!(
+                    (r["image"]["width"].as_u64(), r["image"]["height"].as_u64()),
+                    (Some(100), Some(200)),
+                    "orientation applied"
+                );
             }),
         },
         Case {
@@ -216,7 +291,9 @@ fn corpus() -> Vec<Case> {
             bytes: palette_transparent_png(),
             expect: ok(|r| {
                 assert_eq!(r["image"]["has_alpha"], true);
-                assert!((r["image"]["transparent_fraction"].as_f64().unwrap_or(0.0) - 0.5).abs() < 1e-6);
+                assert!(
+                    (r["image"]["transparent_fraction"].as_f64().unwrap_or(0.0) - 0.5).abs() < 1e-6
+                );
             }),
         },
         Case {
@@ -224,21 +301,45 @@ fn corpus() -> Vec<Case> {
             bytes: full_png.clone(),
             expect: ok(|r| assert_eq!(r["image"]["format"], "png")),
         },
-        Case { file: "14_lossless.webp", bytes: other_format(&good, image::ImageFormat::WebP), expect: ok(|r| assert_eq!(r["image"]["format"], "webp")) },
-        Case { file: "15_plain.bmp", bytes: other_format(&good, image::ImageFormat::Bmp), expect: ok(|r| assert_eq!(r["image"]["format"], "bmp")) },
-        Case { file: "16_plain.tiff", bytes: other_format(&good, image::ImageFormat::Tiff), expect: ok(|r| assert_eq!(r["image"]["format"], "tiff")) },
+        Case {
+            file: "14_lossless.webp",
+            bytes: other_format(&good, image::ImageFormat::WebP),
+            expect: ok(|r| assert_eq!(r["image"]["format"], "webp")),
+        },
+        Case {
+            file: "15_plain.bmp",
+            bytes: other_format(&good, image::ImageFormat::Bmp),
+            expect: ok(|r| assert_eq!(r["image"]["format"], "bmp")),
+        },
+        Case {
+            file: "16_plain.tiff",
+            bytes: other_format(&good, image::ImageFormat::Tiff),
+            expect: ok(|r| assert_eq!(r["image"]["format"], "tiff")),
+        },
         Case {
             file: "17_grayscale.jpg",
             bytes: {
                 let g = image::GrayImage::from_pixel(30, 20, image::Luma([77]));
-                other_format(&image::DynamicImage::ImageLuma8(g).to_rgb8(), image::ImageFormat::Jpeg)
+                other_format(
+                    &image::DynamicImage::ImageLuma8(g).to_rgb8(),
+                    image::ImageFormat::Jpeg,
+                )
             },
             expect: ok(|r| {
                 let c = &r["image"]["border_rgb"];
-                assert!((c[0].as_i64().unwrap_or(0) - 77).abs() <= 2 && c[0] == c[1] && c[1] == c[2], "{c}");
+                assert!(
+                    (c[0].as_i64().unwrap_or(0) - 77).abs() <= 2 && c[0] == c[1] && c[1] == c[2],
+                    "{c}"
+                );
             }),
         },
-        Case { file: "18_random_bytes.png", bytes: (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect(), expect: Err("unsupported_format") },
+        Case {
+            file: "18_random_bytes.png",
+            bytes: (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            expect: Err("unsupported_format"),
+        },
     ]
 }
 
@@ -267,7 +368,13 @@ fn hostile_corpus_gets_right_results_and_error_kinds_without_panic() {
     let missing = dir.path().join("19_missing.jpg");
     let weights = common::untrained_weights();
     let out = common::bin()
-        .args(["score", "--format", "jsonl", "--allow-untrained", "--weights"])
+        .args([
+            "score",
+            "--format",
+            "jsonl",
+            "--allow-untrained",
+            "--weights",
+        ])
         .arg(weights)
         .arg(dir.path())
         .arg(&missing)
@@ -275,11 +382,20 @@ fn hostile_corpus_gets_right_results_and_error_kinds_without_panic() {
         .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    assert_eq!(out.status.code(), Some(2), "some inputs fail → exit 2; stderr: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "some inputs fail → exit 2; stderr: {stderr}"
+    );
     let rows = common::jsonl(&out);
     assert_eq!(rows.len(), cases.len() + 1, "one row per input");
     for (case, row) in cases.iter().zip(&rows) {
-        assert!(row["path"].as_str().is_some_and(|p| p.ends_with(case.file)), "order: {} vs {}", row["path"], case.file);
+        assert!(
+            row["path"].as_str().is_some_and(|p| p.ends_with(case.file)),
+            "order: {} vs {}",
+            row["path"],
+            case.file
+        );
         match case.expect {
             Ok(check) => {
                 assert_eq!(row["status"], "ok", "{}: {row}", case.file);
@@ -298,7 +414,12 @@ fn hostile_corpus_gets_right_results_and_error_kinds_without_panic() {
     }
     let last = rows.last().expect("rows");
     assert_eq!(last["error"]["kind"], "io");
-    assert!(last["error"]["message"].as_str().unwrap_or("").contains("19_missing.jpg"));
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("19_missing.jpg")
+    );
 
     // The 100,000 × 100,000 header was refused before allocation: the whole run stays small.
     let peak = children_peak_rss_mb();
@@ -311,16 +432,30 @@ fn tight_limits_refuse_large_files_and_images() {
     let path = dir.path().join("big.png");
     std::fs::write(&path, png_rgb(&two_tone(600, 400))).expect("write");
     let weights = common::untrained_weights();
-    for limit in [["--max-side", "500"], ["--max-megapixels", "0.2"], ["--max-file-mb", "0.001"]] {
+    for limit in [
+        ["--max-side", "500"],
+        ["--max-megapixels", "0.2"],
+        ["--max-file-mb", "0.001"],
+    ] {
         let out = common::bin()
-            .args(["score", "--format", "jsonl", "--allow-untrained", "--weights"])
+            .args([
+                "score",
+                "--format",
+                "jsonl",
+                "--allow-untrained",
+                "--weights",
+            ])
             .arg(weights)
             .args(limit)
             .arg(&path)
             .output()
             .expect("run");
         let rows = common::jsonl(&out);
-        assert_eq!(rows[0]["error"]["kind"], "too_large", "{limit:?}: {}", rows[0]);
+        assert_eq!(
+            rows[0]["error"]["kind"], "too_large",
+            "{limit:?}: {}",
+            rows[0]
+        );
         assert_eq!(out.status.code(), Some(2));
     }
 }

@@ -162,7 +162,12 @@ fn check_dimensions(width: u32, height: u32, limits: &Limits) -> Result<(), Imag
 
 /// Decodes any non-JPEG format through the `image` crate, with its own limits as a second line
 /// of defence, the header checked against ours before decoding, and EXIF orientation applied.
-fn decode_with_image_crate(bytes: &[u8], format: ImageFormat, name: &str, limits: &Limits) -> Result<DynamicImage, ImageError> {
+fn decode_with_image_crate(
+    bytes: &[u8],
+    format: ImageFormat,
+    name: &str,
+    limits: &Limits,
+) -> Result<DynamicImage, ImageError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_side);
@@ -170,11 +175,14 @@ fn decode_with_image_crate(bytes: &[u8], format: ImageFormat, name: &str, limits
     // Room for the widest decoded form (RGBA, 16 bits a channel) plus decoder scratch.
     decoder_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
     reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(|e| ImageError::from_decoder(name, e))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| ImageError::from_decoder(name, e))?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| ImageError::from_decoder(name, e))?;
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| ImageError::from_decoder(name, e))?;
     img.apply_orientation(orientation);
     Ok(img)
 }
@@ -200,7 +208,10 @@ fn decode_jpeg_strict(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Ima
             ErrorKind::TooLarge,
             format!("jpeg image is larger than {} px a side", limits.max_side),
         ),
-        DecodeErrors::Unsupported(s) => ImageError::new(ErrorKind::UnsupportedFormat, format!("unsupported jpeg variant: {s:?}")),
+        DecodeErrors::Unsupported(s) => ImageError::new(
+            ErrorKind::UnsupportedFormat,
+            format!("unsupported jpeg variant: {s:?}"),
+        ),
         other => ImageError::new(ErrorKind::Corrupt, format!("corrupt jpeg data: {other}")),
     };
     decoder.decode_headers().map_err(classify)?;
@@ -213,8 +224,12 @@ fn decode_jpeg_strict(bytes: &[u8], limits: &Limits) -> Result<DynamicImage, Ima
         .and_then(|exif| Orientation::from_exif_chunk(exif))
         .unwrap_or(Orientation::NoTransforms);
     let pixels = decoder.decode().map_err(classify)?;
-    let rgb = RgbImage::from_raw(width as u32, height as u32, pixels)
-        .ok_or_else(|| ImageError::new(ErrorKind::Corrupt, "jpeg decoder returned the wrong number of pixels"))?;
+    let rgb = RgbImage::from_raw(width as u32, height as u32, pixels).ok_or_else(|| {
+        ImageError::new(
+            ErrorKind::Corrupt,
+            "jpeg decoder returned the wrong number of pixels",
+        )
+    })?;
     let mut img = DynamicImage::ImageRgb8(rgb);
     img.apply_orientation(orientation);
     Ok(img)

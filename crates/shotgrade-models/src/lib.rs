@@ -242,7 +242,11 @@ impl Models {
     /// Parameter counts of the background, position and experience networks.
     pub fn param_counts(&self) -> [usize; 3] {
         use burn::module::Module;
-        [self.background.num_params(), self.position.num_params(), self.experience.num_params()]
+        [
+            self.background.num_params(),
+            self.position.num_params(),
+            self.experience.num_params(),
+        ]
     }
 
     /// Times one forward pass of one network on a synthetic batch, including reading the
@@ -252,9 +256,23 @@ impl Models {
         let input = |shape: [usize; 4]| Tensor::<4>::full(shape, 0.5, &self.device);
         let start = std::time::Instant::now();
         let values = match kind {
-            NetKind::Background => self.background.probabilities(input([batch, 3, bs, bs])).into_data().num_elements(),
-            NetKind::Position => self.position.forward(input([batch, 3, ps, ps])).packed().into_data().num_elements(),
-            NetKind::Experience => self.experience.forward(input([batch, 3, es, 2 * es])).noise.into_data().num_elements(),
+            NetKind::Background => self
+                .background
+                .probabilities(input([batch, 3, bs, bs]))
+                .into_data()
+                .num_elements(),
+            NetKind::Position => self
+                .position
+                .forward(input([batch, 3, ps, ps]))
+                .packed()
+                .into_data()
+                .num_elements(),
+            NetKind::Experience => self
+                .experience
+                .forward(input([batch, 3, es, 2 * es]))
+                .noise
+                .into_data()
+                .num_elements(),
         };
         std::hint::black_box(values);
         start.elapsed()

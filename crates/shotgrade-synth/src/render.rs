@@ -28,7 +28,9 @@ impl Backdrop {
         match self {
             Backdrop::Uniform(c) if c.iter().all(|&v| v >= 250) => BackgroundClass::White,
             Backdrop::Uniform(c) if c.iter().all(|&v| v <= 20) => BackgroundClass::Black,
-            Backdrop::Uniform(_) | Backdrop::Gradient { .. } | Backdrop::Vignette { .. } => BackgroundClass::Solid,
+            Backdrop::Uniform(_) | Backdrop::Gradient { .. } | Backdrop::Vignette { .. } => {
+                BackgroundClass::Solid
+            }
             Backdrop::Clutter { .. } => BackgroundClass::Cluttered,
             Backdrop::Room { .. } => BackgroundClass::Lifestyle,
         }
@@ -102,8 +104,20 @@ fn product_sd(shape: ProductShape, b: &BBox, x: f32, y: f32) -> f32 {
         ProductShape::Bottle => {
             let neck_h = 0.28 * b.height();
             let body_cy = b.y0 + neck_h + (b.height() - neck_h) / 2.0;
-            let body = sd_round_rect(x - cx, y - body_cy, hx, (b.height() - neck_h) / 2.0, 0.25 * hx);
-            let neck = sd_round_rect(x - cx, y - (b.y0 + neck_h / 2.0 + 1.0), 0.32 * hx, neck_h / 2.0 + 1.0, 0.1 * hx);
+            let body = sd_round_rect(
+                x - cx,
+                y - body_cy,
+                hx,
+                (b.height() - neck_h) / 2.0,
+                0.25 * hx,
+            );
+            let neck = sd_round_rect(
+                x - cx,
+                y - (b.y0 + neck_h / 2.0 + 1.0),
+                0.32 * hx,
+                neck_h / 2.0 + 1.0,
+                0.1 * hx,
+            );
             body.min(neck)
         }
     }
@@ -121,11 +135,19 @@ fn backdrop_pixel(backdrop: &Backdrop, x: u32, y: u32, w: u32, h: u32) -> [f32; 
         Backdrop::Room { wall, table } => {
             let horizon = 0.58;
             if fy < horizon {
-                mix(*wall, [wall[0] / 2, wall[1] / 2, wall[2] / 2], (fx - 0.5).abs() * 0.6 + fy * 0.2)
+                mix(
+                    *wall,
+                    [wall[0] / 2, wall[1] / 2, wall[2] / 2],
+                    (fx - 0.5).abs() * 0.6 + fy * 0.2,
+                )
             } else {
                 // Wood: stripes along x with a slow wave.
                 let grain = ((fy * 90.0 + (fx * 7.0).sin() * 2.0).sin() * 0.5 + 0.5) * 0.25;
-                mix(*table, [table[0] / 3, table[1] / 3, table[2] / 3], grain + (fy - horizon) * 0.3)
+                mix(
+                    *table,
+                    [table[0] / 3, table[1] / 3, table[2] / 3],
+                    grain + (fy - horizon) * 0.3,
+                )
             }
         }
         Backdrop::Clutter { .. } => [128.0; 3],
@@ -136,7 +158,9 @@ fn backdrop_pixel(backdrop: &Backdrop, x: u32, y: u32, w: u32, h: u32) -> [f32; 
 pub fn render(scene: &Scene) -> RgbImage {
     let (w, h) = (scene.width.max(1), scene.height.max(1));
     let mut rng = SplitMix64::new(scene.seed);
-    let mut img = RgbImage::from_fn(w, h, |x, y| to_u8(backdrop_pixel(&scene.backdrop, x, y, w, h)));
+    let mut img = RgbImage::from_fn(w, h, |x, y| {
+        to_u8(backdrop_pixel(&scene.backdrop, x, y, w, h))
+    });
 
     match &scene.backdrop {
         Backdrop::Clutter { objects } => draw_clutter(&mut img, *objects, &mut rng),
@@ -192,24 +216,42 @@ fn draw_shadow(img: &mut RgbImage, b: &BBox) {
     }
 }
 
-fn draw_product(img: &mut RgbImage, shape: ProductShape, b: &BBox, colour: [u8; 3], rng: &mut SplitMix64) {
-    let label = [255 - colour[0], 255 - colour[1] / 2, 200u8.saturating_sub(colour[2] / 2)];
+fn draw_product(
+    img: &mut RgbImage,
+    shape: ProductShape,
+    b: &BBox,
+    colour: [u8; 3],
+    rng: &mut SplitMix64,
+) {
+    let label = [
+        255 - colour[0],
+        255 - colour[1] / 2,
+        200u8.saturating_sub(colour[2] / 2),
+    ];
     let band = (rng.range(0.35, 0.55), rng.range(0.12, 0.25));
     let mut updates = Vec::new();
-    for_pixels_in(img, &BBox::new(b.x0 - 1.0, b.y0 - 1.0, b.x1 + 1.0, b.y1 + 1.0), |x, y| {
-        let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-        let coverage = (0.5 - product_sd(shape, b, px, py)).clamp(0.0, 1.0);
-        if coverage <= 0.0 {
-            return;
-        }
-        let u = (px - b.x0) / b.width().max(1.0);
-        let v = (py - b.y0) / b.height().max(1.0);
-        let base = if shape != ProductShape::Ball && (v - band.0).abs() < band.1 / 2.0 { label } else { colour };
-        // Light from the upper left: brighter there, a highlight stripe, darker to the right.
-        let shade = 1.15 - 0.45 * u - 0.15 * v + 0.25 * (-((u - 0.25) * 9.0).powi(2)).exp();
-        let c = base.map(|c| c as f32 * shade);
-        updates.push((x, y, c, coverage));
-    });
+    for_pixels_in(
+        img,
+        &BBox::new(b.x0 - 1.0, b.y0 - 1.0, b.x1 + 1.0, b.y1 + 1.0),
+        |x, y| {
+            let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
+            let coverage = (0.5 - product_sd(shape, b, px, py)).clamp(0.0, 1.0);
+            if coverage <= 0.0 {
+                return;
+            }
+            let u = (px - b.x0) / b.width().max(1.0);
+            let v = (py - b.y0) / b.height().max(1.0);
+            let base = if shape != ProductShape::Ball && (v - band.0).abs() < band.1 / 2.0 {
+                label
+            } else {
+                colour
+            };
+            // Light from the upper left: brighter there, a highlight stripe, darker to the right.
+            let shade = 1.15 - 0.45 * u - 0.15 * v + 0.25 * (-((u - 0.25) * 9.0).powi(2)).exp();
+            let c = base.map(|c| c as f32 * shade);
+            updates.push((x, y, c, coverage));
+        },
+    );
     for (x, y, c, a) in updates {
         blend_pixel(img, x, y, c, a);
     }
@@ -233,7 +275,13 @@ fn draw_clutter(img: &mut RgbImage, objects: u32, rng: &mut SplitMix64) {
             1 => ProductShape::Bottle,
             _ => ProductShape::Ball,
         };
-        draw_product(img, shape, &BBox::from_center(cx, cy, sw, sh), random_colour(rng), rng);
+        draw_product(
+            img,
+            shape,
+            &BBox::from_center(cx, cy, sw, sh),
+            random_colour(rng),
+            rng,
+        );
     }
 }
 
@@ -258,7 +306,9 @@ fn degrade(img: &mut RgbImage, d: &Degradation, rng: &mut SplitMix64) {
     if d.noise_sigma > 0.0 {
         for p in img.pixels_mut() {
             for c in p.0.iter_mut() {
-                *c = (*c as f32 + rng.normal() * d.noise_sigma).round().clamp(0.0, 255.0) as u8;
+                *c = (*c as f32 + rng.normal() * d.noise_sigma)
+                    .round()
+                    .clamp(0.0, 255.0) as u8;
             }
         }
     }
@@ -302,7 +352,12 @@ fn box_blur(img: &mut RgbImage, r: u32) {
 /// The photos bundled in `examples/`: `(file name, scene)`. Names ending in `.png` are written
 /// with a transparent background (the backdrop is replaced by alpha 0).
 pub fn example_scenes() -> Vec<(&'static str, Scene)> {
-    let s = |width, height, backdrop, product: Option<(ProductShape, BBox, [u8; 3])>, degradation, seed| Scene {
+    let s = |width,
+             height,
+             backdrop,
+             product: Option<(ProductShape, BBox, [u8; 3])>,
+             degradation,
+             seed| Scene {
         width,
         height,
         backdrop,
@@ -313,21 +368,203 @@ pub fn example_scenes() -> Vec<(&'static str, Scene)> {
     };
     let clean = Degradation::default();
     let white = Backdrop::Uniform([255; 3]);
-    let centred = |w: f32, h: f32, fill_w: f32, fill_h: f32| BBox::from_center(w / 2.0, h / 2.0, w * fill_w, h * fill_h);
+    let centred = |w: f32, h: f32, fill_w: f32, fill_h: f32| {
+        BBox::from_center(w / 2.0, h / 2.0, w * fill_w, h * fill_h)
+    };
     let red = [200, 40, 40];
     vec![
-        ("white_centred.jpg", s(1000, 1000, white.clone(), Some((ProductShape::Bottle, centred(1000.0, 1000.0, 0.45, 0.8), [30, 90, 170])), clean, 1)),
-        ("white_small.jpg", s(1000, 1000, white.clone(), Some((ProductShape::Carton, centred(1000.0, 1000.0, 0.16, 0.22), red)), clean, 2)),
-        ("white_cut_off.jpg", s(1000, 1000, white.clone(), Some((ProductShape::Carton, BBox::new(-250.0, 200.0, 450.0, 850.0), [230, 160, 20])), clean, 3)),
-        ("white_off_centre.jpg", s(1000, 800, white.clone(), Some((ProductShape::Ball, BBox::new(640.0, 40.0, 960.0, 360.0), [240, 120, 30])), clean, 4)),
-        ("grey_backdrop.jpg", s(1000, 1000, Backdrop::Uniform([231; 3]), Some((ProductShape::Bottle, centred(1000.0, 1000.0, 0.4, 0.78), [20, 130, 60])), clean, 5)),
-        ("black_backdrop.jpg", s(1000, 1000, Backdrop::Uniform([8; 3]), Some((ProductShape::Carton, centred(1000.0, 1000.0, 0.6, 0.7), [220, 200, 60])), clean, 6)),
-        ("colour_gradient.jpg", s(1200, 800, Backdrop::Gradient { top: [250, 215, 200], bottom: [215, 120, 110] }, Some((ProductShape::Ball, centred(1200.0, 800.0, 0.45, 0.7), [250, 240, 90])), clean, 7)),
-        ("lifestyle_room.jpg", s(1200, 900, Backdrop::Room { wall: [205, 190, 170], table: [150, 105, 60] }, Some((ProductShape::Bottle, BBox::new(480.0, 250.0, 720.0, 760.0), [60, 60, 150])), clean, 8)),
-        ("cluttered.jpg", s(1000, 1000, Backdrop::Clutter { objects: 40 }, Some((ProductShape::Carton, centred(1000.0, 1000.0, 0.3, 0.35), red)), clean, 9)),
-        ("noisy_white.jpg", s(800, 800, white.clone(), Some((ProductShape::Bottle, centred(800.0, 800.0, 0.45, 0.8), [30, 90, 170])), Degradation { noise_sigma: 18.0, blur_radius: 0 }, 10)),
-        ("blurred_white.jpg", s(1000, 1000, white.clone(), Some((ProductShape::Carton, centred(1000.0, 1000.0, 0.55, 0.7), [120, 40, 140])), Degradation { noise_sigma: 0.0, blur_radius: 6 }, 11)),
-        ("transparent_cutout.png", s(800, 800, white, Some((ProductShape::Ball, centred(800.0, 800.0, 0.7, 0.7), [200, 60, 90])), clean, 12)),
+        (
+            "white_centred.jpg",
+            s(
+                1000,
+                1000,
+                white.clone(),
+                Some((
+                    ProductShape::Bottle,
+                    centred(1000.0, 1000.0, 0.45, 0.8),
+                    [30, 90, 170],
+                )),
+                clean,
+                1,
+            ),
+        ),
+        (
+            "white_small.jpg",
+            s(
+                1000,
+                1000,
+                white.clone(),
+                Some((
+                    ProductShape::Carton,
+                    centred(1000.0, 1000.0, 0.16, 0.22),
+                    red,
+                )),
+                clean,
+                2,
+            ),
+        ),
+        (
+            "white_cut_off.jpg",
+            s(
+                1000,
+                1000,
+                white.clone(),
+                Some((
+                    ProductShape::Carton,
+                    BBox::new(-250.0, 200.0, 450.0, 850.0),
+                    [230, 160, 20],
+                )),
+                clean,
+                3,
+            ),
+        ),
+        (
+            "white_off_centre.jpg",
+            s(
+                1000,
+                800,
+                white.clone(),
+                Some((
+                    ProductShape::Ball,
+                    BBox::new(640.0, 40.0, 960.0, 360.0),
+                    [240, 120, 30],
+                )),
+                clean,
+                4,
+            ),
+        ),
+        (
+            "grey_backdrop.jpg",
+            s(
+                1000,
+                1000,
+                Backdrop::Uniform([231; 3]),
+                Some((
+                    ProductShape::Bottle,
+                    centred(1000.0, 1000.0, 0.4, 0.78),
+                    [20, 130, 60],
+                )),
+                clean,
+                5,
+            ),
+        ),
+        (
+            "black_backdrop.jpg",
+            s(
+                1000,
+                1000,
+                Backdrop::Uniform([8; 3]),
+                Some((
+                    ProductShape::Carton,
+                    centred(1000.0, 1000.0, 0.6, 0.7),
+                    [220, 200, 60],
+                )),
+                clean,
+                6,
+            ),
+        ),
+        (
+            "colour_gradient.jpg",
+            s(
+                1200,
+                800,
+                Backdrop::Gradient {
+                    top: [250, 215, 200],
+                    bottom: [215, 120, 110],
+                },
+                Some((
+                    ProductShape::Ball,
+                    centred(1200.0, 800.0, 0.45, 0.7),
+                    [250, 240, 90],
+                )),
+                clean,
+                7,
+            ),
+        ),
+        (
+            "lifestyle_room.jpg",
+            s(
+                1200,
+                900,
+                Backdrop::Room {
+                    wall: [205, 190, 170],
+                    table: [150, 105, 60],
+                },
+                Some((
+                    ProductShape::Bottle,
+                    BBox::new(480.0, 250.0, 720.0, 760.0),
+                    [60, 60, 150],
+                )),
+                clean,
+                8,
+            ),
+        ),
+        (
+            "cluttered.jpg",
+            s(
+                1000,
+                1000,
+                Backdrop::Clutter { objects: 40 },
+                Some((
+                    ProductShape::Carton,
+                    centred(1000.0, 1000.0, 0.3, 0.35),
+                    red,
+                )),
+                clean,
+                9,
+            ),
+        ),
+        (
+            "noisy_white.jpg",
+            s(
+                800,
+                800,
+                white.clone(),
+                Some((
+                    ProductShape::Bottle,
+                    centred(800.0, 800.0, 0.45, 0.8),
+                    [30, 90, 170],
+                )),
+                Degradation {
+                    noise_sigma: 18.0,
+                    blur_radius: 0,
+                },
+                10,
+            ),
+        ),
+        (
+            "blurred_white.jpg",
+            s(
+                1000,
+                1000,
+                white.clone(),
+                Some((
+                    ProductShape::Carton,
+                    centred(1000.0, 1000.0, 0.55, 0.7),
+                    [120, 40, 140],
+                )),
+                Degradation {
+                    noise_sigma: 0.0,
+                    blur_radius: 6,
+                },
+                11,
+            ),
+        ),
+        (
+            "transparent_cutout.png",
+            s(
+                800,
+                800,
+                white,
+                Some((
+                    ProductShape::Ball,
+                    centred(800.0, 800.0, 0.7, 0.7),
+                    [200, 60, 90],
+                )),
+                clean,
+                12,
+            ),
+        ),
     ]
 }
 
@@ -338,11 +575,30 @@ mod tests {
     #[test]
     fn backdrop_classes_follow_the_definition() {
         assert_eq!(Backdrop::Uniform([255; 3]).class(), BackgroundClass::White);
-        assert_eq!(Backdrop::Uniform([250, 251, 252]).class(), BackgroundClass::White);
-        assert_eq!(Backdrop::Uniform([249, 255, 255]).class(), BackgroundClass::Solid);
-        assert_eq!(Backdrop::Uniform([20, 0, 5]).class(), BackgroundClass::Black);
-        assert_eq!(Backdrop::Clutter { objects: 3 }.class(), BackgroundClass::Cluttered);
-        assert_eq!(Backdrop::Room { wall: [1; 3], table: [2; 3] }.class(), BackgroundClass::Lifestyle);
+        assert_eq!(
+            Backdrop::Uniform([250, 251, 252]).class(),
+            BackgroundClass::White
+        );
+        assert_eq!(
+            Backdrop::Uniform([249, 255, 255]).class(),
+            BackgroundClass::Solid
+        );
+        assert_eq!(
+            Backdrop::Uniform([20, 0, 5]).class(),
+            BackgroundClass::Black
+        );
+        assert_eq!(
+            Backdrop::Clutter { objects: 3 }.class(),
+            BackgroundClass::Cluttered
+        );
+        assert_eq!(
+            Backdrop::Room {
+                wall: [1; 3],
+                table: [2; 3]
+            }
+            .class(),
+            BackgroundClass::Lifestyle
+        );
     }
 
     #[test]
@@ -351,7 +607,11 @@ mod tests {
             width: 200,
             height: 100,
             backdrop: Backdrop::Uniform([255; 3]),
-            product: Some((ProductShape::Carton, BBox::new(50.0, 20.0, 150.0, 80.0), [10, 10, 200])),
+            product: Some((
+                ProductShape::Carton,
+                BBox::new(50.0, 20.0, 150.0, 80.0),
+                [10, 10, 200],
+            )),
             shadow: false,
             degradation: Degradation::default(),
             seed: 1,
@@ -363,7 +623,10 @@ mod tests {
         // Every non-white pixel is inside the box (1 px of anti-aliasing allowed).
         for (x, y, p) in img.enumerate_pixels() {
             if p.0 != [255, 255, 255] {
-                assert!((49..=151).contains(&x) && (19..=81).contains(&y), "({x},{y})");
+                assert!(
+                    (49..=151).contains(&x) && (19..=81).contains(&y),
+                    "({x},{y})"
+                );
             }
         }
         assert_eq!(render(&scene), img, "deterministic");
@@ -374,13 +637,24 @@ mod tests {
         let mut scene = example_scenes().remove(0).1;
         scene.width = 120;
         scene.height = 120;
-        scene.product = Some((ProductShape::Carton, BBox::new(30.0, 30.0, 90.0, 90.0), [0, 0, 0]));
+        scene.product = Some((
+            ProductShape::Carton,
+            BBox::new(30.0, 30.0, 90.0, 90.0),
+            [0, 0, 0],
+        ));
         let clean = render(&scene);
         scene.degradation.noise_sigma = 20.0;
         let noisy = render(&scene);
-        let diff: u64 = clean.pixels().zip(noisy.pixels()).map(|(a, b)| a.0[0].abs_diff(b.0[0]) as u64).sum();
+        let diff: u64 = clean
+            .pixels()
+            .zip(noisy.pixels())
+            .map(|(a, b)| a.0[0].abs_diff(b.0[0]) as u64)
+            .sum();
         assert!(diff > 120 * 120 * 5, "{diff}");
-        scene.degradation = Degradation { noise_sigma: 0.0, blur_radius: 4 };
+        scene.degradation = Degradation {
+            noise_sigma: 0.0,
+            blur_radius: 4,
+        };
         let blurred = render(&scene);
         // The hard product edge becomes a ramp.
         let edge = blurred.get_pixel(30, 33).0[0];
