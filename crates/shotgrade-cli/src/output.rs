@@ -173,8 +173,8 @@ impl RowWriter for Table {
         if !self.header {
             writeln!(
                 self.out,
-                "{:>5} {:>4} {:>4} {:>4}  {:<10} {:<40} {}",
-                "TOTAL", "BG", "POS", "VIS", "BACKGROUND", "PATH", "TOP REASON"
+                "{:>5} {:>4} {:>4} {:>4}  {:<10} {:<40} TOP REASON",
+                "TOTAL", "BG", "POS", "VIS", "BACKGROUND", "PATH"
             )?;
             self.header = true;
         }

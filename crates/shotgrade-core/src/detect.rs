@@ -99,7 +99,8 @@ impl DetectionDecoder {
                 for col in 0..level.cols {
                     let Some(v) = cell_values.next() else { break };
                     let probability = sigmoid(v[0]);
-                    if !(probability >= self.min_probability) {
+                    // NaN probabilities fail this test too.
+                    if probability.is_nan() || probability < self.min_probability {
                         continue;
                     }
                     let bbox = level.decode(row, col, [v[2], v[3], v[4], v[5]]);

@@ -277,8 +277,8 @@ fn border_stats(rgb: &RgbImage) -> ([u8; 3], f32) {
         if !on_border {
             continue;
         }
-        for c in 0..3 {
-            sum[c] += p.0[c] as u64;
+        for (acc, v) in sum.iter_mut().zip(p.0) {
+            *acc += v as u64;
         }
         if p.0 == [255, 255, 255] {
             white += 1;

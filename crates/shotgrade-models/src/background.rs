@@ -84,7 +84,7 @@ impl BackgroundNetConfig {
 
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
-        if self.input_size == 0 || self.input_size % (TRUNK_STRIDE * HEAD_GRID) != 0 {
+        if self.input_size == 0 || !self.input_size.is_multiple_of(TRUNK_STRIDE * HEAD_GRID) {
             return Err(format!(
                 "background input_size must be a positive multiple of {}, got {}",
                 TRUNK_STRIDE * HEAD_GRID,

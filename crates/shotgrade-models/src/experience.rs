@@ -121,7 +121,7 @@ impl ExperienceNetConfig {
 
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
-        if self.input_size == 0 || self.input_size % TRUNK_STRIDE != 0 {
+        if self.input_size == 0 || !self.input_size.is_multiple_of(TRUNK_STRIDE) {
             return Err(format!(
                 "experience input_size must be a positive multiple of {TRUNK_STRIDE}, got {}",
                 self.input_size

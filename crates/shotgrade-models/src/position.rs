@@ -122,13 +122,13 @@ impl PositionNetConfig {
 
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
-        if self.input_size == 0 || self.input_size % 32 != 0 {
+        if self.input_size == 0 || !self.input_size.is_multiple_of(32) {
             return Err(format!(
                 "position input_size must be a positive multiple of 32, got {}",
                 self.input_size
             ));
         }
-        if self.spp_pools.iter().any(|k| k % 2 == 0) {
+        if self.spp_pools.iter().any(|k| k.is_multiple_of(2)) {
             return Err("position spp_pools must be odd".into());
         }
         Ok(())

@@ -129,7 +129,7 @@ fn backdrop_pixel(backdrop: &Backdrop, x: u32, y: u32, w: u32, h: u32) -> [f32; 
         Backdrop::Uniform(c) => c.map(|v| v as f32),
         Backdrop::Gradient { top, bottom } => mix(*top, *bottom, fy),
         Backdrop::Vignette { centre, edge } => {
-            let d = ((fx - 0.5).powi(2) + (fy - 0.5).powi(2)).sqrt() / 0.7071;
+            let d = ((fx - 0.5).powi(2) + (fy - 0.5).powi(2)).sqrt() * std::f32::consts::SQRT_2;
             mix(*centre, *edge, d * d)
         }
         Backdrop::Room { wall, table } => {
