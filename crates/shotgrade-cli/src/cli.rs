@@ -31,6 +31,9 @@ pub enum Command {
     Config(ConfigArgs),
     /// Measure decoding, per-network and end-to-end speed on this machine.
     Bench(BenchArgs),
+    /// Render a labelled synthetic training set: composites of product cut-outs on backgrounds
+    /// of all five classes, with a JSONL manifest of exact labels.
+    Synth(SynthArgs),
     /// Write the bundled example photos (procedurally rendered) into a folder.
     #[command(hide = true)]
     MakeExamples {
@@ -157,4 +160,28 @@ pub struct BenchArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The shared asset folder (cutouts/, backgrounds/ with index.csv files).
+    #[arg(long, default_value = "../shared/assets", value_name = "DIR")]
+    pub assets: PathBuf,
+    /// Output folder: images plus manifest.jsonl.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 100)]
+    pub count: u64,
+    /// Seed of the first image; image i uses seed + i, so any image can be re-rendered alone.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Longer side range of the images, in pixels.
+    #[arg(long, default_value_t = 320)]
+    pub min_side: u32,
+    #[arg(long, default_value_t = 640)]
+    pub max_side: u32,
+    /// Chance that an image is degraded (noise, blur, strong JPEG).
+    #[arg(long, default_value_t = 0.5)]
+    pub degrade_probability: f32,
 }

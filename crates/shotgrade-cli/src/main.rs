@@ -5,6 +5,7 @@ mod cli;
 mod info;
 mod output;
 mod score;
+mod synth;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Models(args) => info::models(args).map(|_| ExitCode::SUCCESS),
         Command::Config(args) => info::config(args).map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Synth(args) => synth::run(args).map(|_| ExitCode::SUCCESS),
         Command::MakeExamples { out } => info::make_examples(&out).map(|_| ExitCode::SUCCESS),
         Command::InitWeights { out } => info::init_weights(&out).map(|_| ExitCode::SUCCESS),
     };

@@ -5,9 +5,13 @@
 //! The bundled `examples/` images and the benchmarks come from here; the training compositor
 //! builds on it.
 
+pub mod assets;
+pub mod compose;
 mod render;
 mod rng;
 
+pub use assets::{AssetError, Assets};
+pub use compose::{ComposeSettings, Label, Sample, compose};
 pub use render::{Backdrop, Degradation, ProductShape, Scene, example_scenes, render};
 pub use rng::SplitMix64;
 pub use shotgrade_core::BackgroundClass;

@@ -198,7 +198,8 @@ fn for_pixels_in(img: &RgbImage, b: &BBox, mut f: impl FnMut(u32, u32)) {
     }
 }
 
-fn draw_shadow(img: &mut RgbImage, b: &BBox) {
+/// Darkens a soft ellipse under the bottom edge of `b`: a floor shadow.
+pub fn draw_shadow(img: &mut RgbImage, b: &BBox) {
     let (cx, _) = b.center();
     let (rx, ry) = (b.width() * 0.55, (b.height() * 0.06).max(3.0));
     let cy = b.y1;
@@ -216,7 +217,8 @@ fn draw_shadow(img: &mut RgbImage, b: &BBox) {
     }
 }
 
-fn draw_product(
+/// Draws a shaded procedural product filling `b` (clipped to the image).
+pub fn draw_product(
     img: &mut RgbImage,
     shape: ProductShape,
     b: &BBox,
@@ -297,7 +299,8 @@ fn draw_room_props(img: &mut RgbImage, rng: &mut SplitMix64) {
     draw_product(img, ProductShape::Carton, &window, [220, 230, 245], rng);
 }
 
-fn degrade(img: &mut RgbImage, d: &Degradation, rng: &mut SplitMix64) {
+/// Applies blur (two box-blur passes), then Gaussian noise.
+pub fn degrade(img: &mut RgbImage, d: &Degradation, rng: &mut SplitMix64) {
     for _ in 0..2 {
         if d.blur_radius > 0 {
             box_blur(img, d.blur_radius);

@@ -1,0 +1,222 @@
+//! The shared asset folder (`../shared/assets`): product cut-outs, background photos and real
+//! product photos, read from their `index.csv` files.
+
+use image::{RgbImage, RgbaImage};
+use serde::Deserialize;
+use shotgrade_core::{BBox, BackgroundClass};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A problem with the asset folder.
+#[derive(Debug, Error)]
+pub enum AssetError {
+    #[error("cannot read asset index {path}: {message}")]
+    Index { path: String, message: String },
+    #[error("cannot load asset image {path}: {message}")]
+    Image { path: String, message: String },
+    #[error("asset folder {0} has no usable {1}")]
+    Empty(String, &'static str),
+}
+
+/// A product cut-out: RGBA, cropped to the product, with the box of its opaque pixels.
+#[derive(Debug, Clone)]
+pub struct Cutout {
+    pub image: RgbaImage,
+    /// Box of pixels with alpha ≥ 128, in cut-out pixels.
+    pub opaque: BBox,
+    pub source: String,
+    pub category: String,
+}
+
+/// Background photos by the class they give a composite.
+#[derive(Debug, Clone, Default)]
+pub struct BackgroundPools {
+    /// Real scenes (interiors, tables, nature): `lifestyle`.
+    pub scenes: Vec<RgbImage>,
+    /// Paper, canvas, wood textures and smooth wallpapers: `solid`.
+    pub plain: Vec<RgbImage>,
+    /// Busy patterns: `cluttered`.
+    pub busy: Vec<RgbImage>,
+}
+
+/// A real photo with its background hint.
+#[derive(Debug, Clone)]
+pub struct RealPhoto {
+    pub path: PathBuf,
+    pub source: String,
+    pub hint: Option<BackgroundClass>,
+}
+
+/// Everything the compositor draws from.
+#[derive(Debug, Clone, Default)]
+pub struct Assets {
+    pub cutouts: Vec<Cutout>,
+    pub backgrounds: BackgroundPools,
+}
+
+#[derive(Deserialize)]
+struct CutoutRow {
+    path: String,
+    source: String,
+    category: String,
+}
+
+#[derive(Deserialize)]
+struct BackgroundRow {
+    path: String,
+    pool: String,
+}
+
+#[derive(Deserialize)]
+struct RealRow {
+    path: String,
+    source: String,
+    background_hint: String,
+}
+
+/// Wallpapers in `graphics/` that are smooth enough to be a plain backdrop; the rest are busy.
+/// Chosen by looking at each one (see the model card).
+const SMOOTH_GRAPHICS: [&str; 4] = [
+    "Fossa_by_Jasper_Roks",
+    "contents",
+    "umang_by_Abhishek_Mudgal",
+    "Infinite-Sea_by_Aury88",
+];
+
+/// Cut-out sources excluded from training: the `grocery_iconic` cut-outs are matted from the
+/// very photos of `real/grocery/iconic`, the real white-background validation set.
+pub const HELD_OUT_CUTOUT_SOURCES: [&str; 1] = ["grocery_iconic"];
+
+fn read_index<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, AssetError> {
+    let err = |message: String| AssetError::Index {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| err(e.to_string()))?;
+    reader
+        .deserialize()
+        .map(|r| r.map_err(|e| err(e.to_string())))
+        .collect()
+}
+
+fn open(root: &Path, rel: &str) -> Result<image::DynamicImage, AssetError> {
+    let path = root.join(rel);
+    image::open(&path).map_err(|e| AssetError::Image {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Shrinks so the longer side is at most `max_side`.
+fn fit<I: image::GenericImageView>(
+    img: &I,
+    max_side: u32,
+) -> Option<image::ImageBuffer<I::Pixel, Vec<<I::Pixel as image::Pixel>::Subpixel>>>
+where
+    I::Pixel: 'static,
+{
+    let (w, h) = img.dimensions();
+    if w.max(h) <= max_side {
+        return None;
+    }
+    let s = max_side as f32 / w.max(h) as f32;
+    let (nw, nh) = (
+        ((w as f32 * s).round() as u32).max(1),
+        ((h as f32 * s).round() as u32).max(1),
+    );
+    Some(image::imageops::resize(
+        img,
+        nw,
+        nh,
+        image::imageops::FilterType::Triangle,
+    ))
+}
+
+fn opaque_box(img: &RgbaImage) -> Option<BBox> {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in img.enumerate_pixels() {
+        if p.0[3] >= 128 {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x + 1);
+            y1 = y1.max(y + 1);
+        }
+    }
+    (x0 < x1 && y0 < y1).then(|| BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
+}
+
+impl Assets {
+    /// Loads cut-outs (longer side ≤ `cutout_side`) and backgrounds (≤ `background_side`),
+    /// leaving out [`HELD_OUT_CUTOUT_SOURCES`].
+    pub fn load(root: &Path, cutout_side: u32, background_side: u32) -> Result<Self, AssetError> {
+        let mut cutouts = Vec::new();
+        for row in read_index::<CutoutRow>(&root.join("cutouts/index.csv"))? {
+            if HELD_OUT_CUTOUT_SOURCES.contains(&row.source.as_str()) {
+                continue;
+            }
+            let rgba = open(root, &row.path)?.to_rgba8();
+            let rgba = fit(&rgba, cutout_side).unwrap_or(rgba);
+            if let Some(opaque) = opaque_box(&rgba) {
+                cutouts.push(Cutout {
+                    image: rgba,
+                    opaque,
+                    source: row.source,
+                    category: row.category,
+                });
+            }
+        }
+        let mut backgrounds = BackgroundPools::default();
+        for row in read_index::<BackgroundRow>(&root.join("backgrounds/index.csv"))? {
+            let Ok(img) = open(root, &row.path) else {
+                continue;
+            };
+            let rgb = img.to_rgb8();
+            let rgb = fit(&rgb, background_side).unwrap_or(rgb);
+            let stem = Path::new(&row.path)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string();
+            match row.pool.as_str() {
+                "scenes" => backgrounds.scenes.push(rgb),
+                "textures" => backgrounds.plain.push(rgb),
+                "graphics" if SMOOTH_GRAPHICS.contains(&stem.as_str()) => {
+                    backgrounds.plain.push(rgb)
+                }
+                "graphics" => backgrounds.busy.push(rgb),
+                _ => {}
+            }
+        }
+        let name = root.display().to_string();
+        if cutouts.is_empty() {
+            return Err(AssetError::Empty(name, "cut-outs"));
+        }
+        if backgrounds.scenes.is_empty()
+            || backgrounds.plain.is_empty()
+            || backgrounds.busy.is_empty()
+        {
+            return Err(AssetError::Empty(
+                name,
+                "background pools (scenes, textures, graphics)",
+            ));
+        }
+        Ok(Assets {
+            cutouts,
+            backgrounds,
+        })
+    }
+}
+
+/// Real photos listed in `real/index.csv` whose path starts with one of `prefixes` (e.g.
+/// `real/grocery/val`). Hints other than the five classes become `None`.
+pub fn real_photos(root: &Path, prefixes: &[&str]) -> Result<Vec<RealPhoto>, AssetError> {
+    Ok(read_index::<RealRow>(&root.join("real/index.csv"))?
+        .into_iter()
+        .filter(|r| prefixes.iter().any(|p| r.path.starts_with(p)))
+        .map(|r| RealPhoto {
+            path: root.join(&r.path),
+            source: r.source,
+            hint: BackgroundClass::parse(&r.background_hint),
+        })
+        .collect())
+}
