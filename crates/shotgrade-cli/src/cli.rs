@@ -34,6 +34,9 @@ pub enum Command {
     /// Render a labelled synthetic training set: composites of product cut-outs on backgrounds
     /// of all five classes, with a JSONL manifest of exact labels.
     Synth(SynthArgs),
+    /// Train a network on composites (and real photos with hints); writes weights and metrics.
+    #[command(subcommand)]
+    Train(TrainCommand),
     /// Write the bundled example photos (procedurally rendered) into a folder.
     #[command(hide = true)]
     MakeExamples {
@@ -184,4 +187,46 @@ pub struct SynthArgs {
     /// Chance that an image is degraded (noise, blur, strong JPEG).
     #[arg(long, default_value_t = 0.5)]
     pub degrade_probability: f32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// The background classifier (white / black / solid / lifestyle / cluttered).
+    Background(TrainBackgroundArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainBackgroundArgs {
+    /// The shared asset folder.
+    #[arg(long, default_value = "../shared/assets", value_name = "DIR")]
+    pub assets: PathBuf,
+    /// Output folder for background.safetensors and background.metrics.json.
+    #[arg(long, default_value = "runs/background", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Optimisation steps (batches).
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f64,
+    /// Seed of the composite stream.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Share of each batch taken from real photos with background hints.
+    #[arg(long, default_value_t = 0.25)]
+    pub real_fraction: f32,
+    /// Evaluate and keep the best weights every N steps.
+    #[arg(long, default_value_t = 250)]
+    pub eval_every: usize,
+    /// Stop after this many evaluations without improvement.
+    #[arg(long, default_value_t = 4)]
+    pub patience: usize,
+    /// Held-out synthetic validation images.
+    #[arg(long, default_value_t = 500)]
+    pub validation_size: usize,
+    /// Worker threads [default: all cores]
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
 }

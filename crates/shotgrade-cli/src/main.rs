@@ -6,6 +6,7 @@ mod info;
 mod output;
 mod score;
 mod synth;
+mod train;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Config(args) => info::config(args).map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
         Command::Synth(args) => synth::run(args).map(|_| ExitCode::SUCCESS),
+        Command::Train(cmd) => train::run(cmd).map(|_| ExitCode::SUCCESS),
         Command::MakeExamples { out } => info::make_examples(&out).map(|_| ExitCode::SUCCESS),
         Command::InitWeights { out } => info::init_weights(&out).map(|_| ExitCode::SUCCESS),
     };

@@ -16,4 +16,4 @@ mod preprocess;
 
 pub use error::{ErrorKind, ImageError};
 pub use load::{Limits, LoadedImage, load_bytes, load_path};
-pub use preprocess::{InputSpec, NetInputs, Preprocessor};
+pub use preprocess::{InputSpec, NetInputs, Preprocessor, push_chw};

@@ -1,0 +1,317 @@
+//! Training the background network (S120): cross-entropy over the five classes on a stream of
+//! composites, with real photos and their (weak) hints mixed into every batch.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::Serialize;
+use shotgrade_core::BACKGROUND_CLASSES;
+use shotgrade_models::weights::{self, NetKind};
+use shotgrade_models::{BackgroundNet, BackgroundNetConfig};
+use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
+use std::path::PathBuf;
+use std::time::Instant;
+use thiserror::Error;
+
+use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
+use crate::metrics::{ClassMetrics, classification};
+
+/// A training run that could not go on.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Assets(#[from] shotgrade_synth::AssetError),
+    #[error(transparent)]
+    Weights(#[from] shotgrade_models::WeightsError),
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+    #[error("invalid training setting: {0}")]
+    Settings(String),
+}
+
+/// Everything a background training run needs.
+#[derive(Debug, Clone)]
+pub struct BackgroundTrainSettings {
+    /// The shared asset folder.
+    pub assets: PathBuf,
+    /// Where weights, checkpoint and metrics go.
+    pub out: PathBuf,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// Share of each batch drawn from real photos with hints (grocery/train, magento2, spree).
+    pub real_fraction: f32,
+    /// Evaluate (and checkpoint) every this many steps.
+    pub eval_every: usize,
+    /// Stop after this many evaluations without a better synthetic validation accuracy.
+    pub patience: usize,
+    /// Size of the held-out synthetic validation set.
+    pub validation_size: usize,
+    pub compose: ComposeSettings,
+    pub config: BackgroundNetConfig,
+}
+
+impl Default for BackgroundTrainSettings {
+    fn default() -> Self {
+        BackgroundTrainSettings {
+            assets: PathBuf::from("../shared/assets"),
+            out: PathBuf::from("runs/background"),
+            steps: 3000,
+            batch_size: 32,
+            learning_rate: 2e-3,
+            seed: 1,
+            real_fraction: 0.25,
+            eval_every: 250,
+            patience: 4,
+            validation_size: 500,
+            compose: ComposeSettings {
+                min_side: 160,
+                max_side: 320,
+                degrade_probability: 0.5,
+            },
+            config: BackgroundNetConfig::new(),
+        }
+    }
+}
+
+/// What a run measured, written next to the weights.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackgroundReport {
+    pub steps_run: usize,
+    pub best_step: usize,
+    pub seconds: f64,
+    pub images_seen: usize,
+    /// Held-out composites (seeds ≥ 2^40, never trained on).
+    pub synthetic_validation: ClassMetrics,
+    /// Real photos never trained on: grocery/val (cluttered) and grocery/iconic (white).
+    pub real_validation: ClassMetrics,
+    pub classes: Vec<String>,
+    pub settings: String,
+}
+
+fn batch_tensors(
+    examples: &[&BackgroundExample],
+    size: usize,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let mut data = Vec::with_capacity(examples.len() * 3 * size * size);
+    let mut targets = Vec::with_capacity(examples.len());
+    for e in examples {
+        data.extend_from_slice(&e.input);
+        targets.push(e.class.index() as i64);
+    }
+    let n = examples.len();
+    (
+        Tensor::from_data(TensorData::new(data, [n, 3, size, size]), device),
+        Tensor::from_data(TensorData::new(targets, [n]), device),
+    )
+}
+
+/// Predicted classes of a trained (non-autodiff) network.
+pub fn predict(
+    net: &BackgroundNet,
+    examples: &[BackgroundExample],
+    size: usize,
+    device: &Device,
+) -> Vec<usize> {
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(64) {
+        let refs: Vec<&BackgroundExample> = chunk.iter().collect();
+        let (x, _) = batch_tensors(&refs, size, device);
+        let classes = net.forward(x).argmax(1).into_data();
+        out.extend(classes.iter::<i64>().map(|c| c.max(0) as usize));
+    }
+    out
+}
+
+fn evaluate(
+    net: &BackgroundNet,
+    examples: &[BackgroundExample],
+    size: usize,
+    device: &Device,
+) -> ClassMetrics {
+    let predicted = predict(net, examples, size, device);
+    let truth: Vec<usize> = examples.iter().map(|e| e.class.index()).collect();
+    classification(&truth, &predicted, BACKGROUND_CLASSES.len())
+}
+
+/// Trains, keeps the best network by synthetic validation accuracy, and writes
+/// `background.safetensors` and `background.metrics.json` into `settings.out`.
+pub fn train_background(
+    settings: &BackgroundTrainSettings,
+    log: &mut dyn FnMut(&str),
+) -> Result<BackgroundReport, TrainError> {
+    settings.config.validate().map_err(TrainError::Settings)?;
+    if settings.batch_size < 2
+        || settings.eval_every == 0
+        || !(0.0..1.0).contains(&settings.real_fraction)
+    {
+        return Err(TrainError::Settings(
+            "need batch_size >= 2, eval_every >= 1, real_fraction in [0, 1)".into(),
+        ));
+    }
+    let started = Instant::now();
+    let size = settings.config.input_size;
+    let size_u32 = size as u32;
+    log("loading assets and real photos…");
+    let assets = Assets::load(&settings.assets, 320, 640)?;
+    let (real_train, skipped_train) = real_background(
+        &settings.assets,
+        &["real/grocery/train", "real/magento2", "real/spree"],
+        size_u32,
+    )?;
+    let (real_val, skipped_val) = real_background(
+        &settings.assets,
+        &["real/grocery/val", "real/grocery/iconic"],
+        size_u32,
+    )?;
+    log(&format!(
+        "{} cut-outs; {} real training photos ({} unreadable); {} real validation photos ({} unreadable)",
+        assets.cutouts.len(),
+        real_train.len(),
+        skipped_train,
+        real_val.len(),
+        skipped_val
+    ));
+    let val_seeds: Vec<u64> = (0..settings.validation_size as u64)
+        .map(|i| TEST_SEED_BASE + i)
+        .collect();
+    let synth_val: Vec<BackgroundExample> =
+        synthetic_background(&assets, &val_seeds, &settings.compose, size_u32)
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect();
+
+    let train_device = Device::flex().autodiff();
+    let eval_device = Device::flex();
+    let mut model: BackgroundNet = settings.config.init(&train_device);
+    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
+    let real_per_batch = if real_train.is_empty() {
+        0
+    } else {
+        (settings.batch_size as f32 * settings.real_fraction).round() as usize
+    };
+    let synth_per_batch = settings.batch_size - real_per_batch;
+    let mut rng = SplitMix64::new(settings.seed ^ 0x5EED);
+
+    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Write {
+        path: settings.out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let best_path = settings.out.join(NetKind::Background.file_name());
+    let mut best: Option<(f32, usize, ClassMetrics, ClassMetrics)> = None;
+    let mut evals_since_best = 0;
+    let mut steps_run = 0;
+    let mut running_loss = 0.0f32;
+    let loop_start = Instant::now();
+
+    for step in 0..settings.steps {
+        let base = settings.seed.wrapping_mul(1 << 32) + (step * synth_per_batch) as u64;
+        let seeds: Vec<u64> = (0..synth_per_batch as u64)
+            .map(|i| (base + i) % TEST_SEED_BASE)
+            .collect();
+        let synth = synthetic_background(&assets, &seeds, &settings.compose, size_u32);
+        let mut batch: Vec<&BackgroundExample> = synth.iter().map(|(e, _)| e).collect();
+        for _ in 0..real_per_batch {
+            batch.push(&real_train[(rng.next_u64() % real_train.len() as u64) as usize]);
+        }
+        let (x, y) = batch_tensors(&batch, size, &train_device);
+        let progress = step as f64 / settings.steps as f64;
+        let lr = settings.learning_rate
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02);
+        let loss = loss_fn.forward(model.forward(x), y);
+        running_loss += loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+        steps_run = step + 1;
+
+        if steps_run % 25 == 0 {
+            let elapsed = loop_start.elapsed().as_secs_f64();
+            let rate = (steps_run * settings.batch_size) as f64 / elapsed;
+            let eta = elapsed / steps_run as f64 * (settings.steps - steps_run) as f64;
+            log(&format!(
+                "step {steps_run}/{} · loss {:.4} · lr {lr:.2e} · {rate:.0} img/s · ETA {:.0} min",
+                settings.steps,
+                running_loss / 25.0,
+                eta / 60.0
+            ));
+            running_loss = 0.0;
+        }
+        if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
+            let net = model.valid();
+            let synth_m = evaluate(&net, &synth_val, size, &eval_device);
+            let real_m = evaluate(&net, &real_val, size, &eval_device);
+            let improved = best
+                .as_ref()
+                .is_none_or(|(acc, ..)| synth_m.accuracy > *acc);
+            log(&format!(
+                "eval step {steps_run}: synthetic accuracy {:.4}, real accuracy {:.4}{}",
+                synth_m.accuracy,
+                real_m.accuracy,
+                if improved { " (best so far)" } else { "" }
+            ));
+            if improved {
+                weights::save_net(
+                    &net,
+                    NetKind::Background,
+                    &settings.config.to_string(),
+                    true,
+                    &provenance(settings, steps_run),
+                    &best_path,
+                )?;
+                best = Some((synth_m.accuracy, steps_run, synth_m, real_m));
+                evals_since_best = 0;
+            } else {
+                evals_since_best += 1;
+                if evals_since_best >= settings.patience {
+                    log("no improvement: stopping early");
+                    break;
+                }
+            }
+        }
+    }
+    let Some((_, best_step, synthetic_validation, real_validation)) = best else {
+        return Err(TrainError::Settings(
+            "no evaluation ran: steps must be at least 1".into(),
+        ));
+    };
+    let report = BackgroundReport {
+        steps_run,
+        best_step,
+        seconds: started.elapsed().as_secs_f64(),
+        images_seen: steps_run * settings.batch_size,
+        synthetic_validation,
+        real_validation,
+        classes: BACKGROUND_CLASSES
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect(),
+        settings: format!("{settings:?}"),
+    };
+    let metrics_path = settings.out.join("background.metrics.json");
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    std::fs::write(&metrics_path, text).map_err(|e| TrainError::Write {
+        path: metrics_path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(report)
+}
+
+fn provenance(settings: &BackgroundTrainSettings, step: usize) -> Vec<(String, String)> {
+    vec![
+        ("shotgrade.train.step".into(), step.to_string()),
+        ("shotgrade.train.seed".into(), settings.seed.to_string()),
+        (
+            "shotgrade.train.batch_size".into(),
+            settings.batch_size.to_string(),
+        ),
+        (
+            "shotgrade.train.learning_rate".into(),
+            settings.learning_rate.to_string(),
+        ),
+    ]
+}

@@ -1,0 +1,88 @@
+//! Training and evaluation data: composites made on the fly and real photos with labels.
+
+use rayon::prelude::*;
+use shotgrade_core::BackgroundClass;
+use shotgrade_image::{InputSpec, Limits, Preprocessor, push_chw};
+use shotgrade_synth::assets::{RealPhoto, real_photos};
+use shotgrade_synth::{Assets, ComposeSettings, Label, compose};
+use std::path::Path;
+
+/// Seeds at and above this are never used for training streams: held-out synthetic test sets
+/// draw from here.
+pub const TEST_SEED_BASE: u64 = 1 << 40;
+
+/// One preprocessed background-network example.
+#[derive(Debug, Clone)]
+pub struct BackgroundExample {
+    /// `3 × S × S`, squash-resized, in `[0, 1]`.
+    pub input: Vec<f32>,
+    pub class: BackgroundClass,
+}
+
+fn squash_input(pre: &mut Preprocessor, img: &image::RgbImage, size: u32) -> Vec<f32> {
+    let mut input = Vec::with_capacity((3 * size * size) as usize);
+    push_chw(&pre.squash(img, size, size), &mut input);
+    input
+}
+
+fn spec(size: u32) -> InputSpec {
+    InputSpec {
+        background: size,
+        position: size,
+        experience: size,
+    }
+}
+
+/// Composites for seeds `seeds`, preprocessed for the background network, with their labels.
+pub fn synthetic_background(
+    assets: &Assets,
+    seeds: &[u64],
+    settings: &ComposeSettings,
+    size: u32,
+) -> Vec<(BackgroundExample, Label)> {
+    seeds
+        .par_iter()
+        .map_init(
+            || Preprocessor::new(spec(size)),
+            |pre, &seed| {
+                let sample = compose(assets, seed, settings);
+                let input = squash_input(pre, &sample.image, size);
+                (
+                    BackgroundExample {
+                        input,
+                        class: sample.label.background,
+                    },
+                    sample.label,
+                )
+            },
+        )
+        .collect()
+}
+
+/// Real photos under `prefixes` of the asset folder whose hint is one of the five classes,
+/// preprocessed for the background network. Unreadable files are skipped and counted.
+pub fn real_background(
+    root: &Path,
+    prefixes: &[&str],
+    size: u32,
+) -> Result<(Vec<BackgroundExample>, usize), shotgrade_synth::AssetError> {
+    let photos: Vec<RealPhoto> = real_photos(root, prefixes)?
+        .into_iter()
+        .filter(|p| p.hint.is_some())
+        .collect();
+    let loaded: Vec<Option<BackgroundExample>> = photos
+        .par_iter()
+        .map_init(
+            || Preprocessor::new(spec(size)),
+            |pre, photo| {
+                let img = shotgrade_image::load_path(&photo.path, &Limits::default()).ok()?;
+                Some(BackgroundExample {
+                    input: squash_input(pre, &img.rgb, size),
+                    class: photo.hint?,
+                })
+            },
+        )
+        .collect();
+    let skipped = loaded.iter().filter(|e| e.is_none()).count();
+    Ok((loaded.into_iter().flatten().collect(), skipped))
+}
