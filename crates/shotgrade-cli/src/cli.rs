@@ -193,6 +193,41 @@ pub struct SynthArgs {
 pub enum TrainCommand {
     /// The background classifier (white / black / solid / lifestyle / cluttered).
     Background(TrainBackgroundArgs),
+    /// The product detector (box, probability, subject / non-subject).
+    Position(TrainPositionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainPositionArgs {
+    /// The shared asset folder.
+    #[arg(long, default_value = "../shared/assets", value_name = "DIR")]
+    pub assets: PathBuf,
+    /// Output folder for position.safetensors and position.metrics.json.
+    #[arg(long, default_value = "runs/position", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Optimisation steps (batches).
+    #[arg(long, default_value_t = 4000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Peak learning rate (warm-up, then cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    pub learning_rate: f64,
+    /// Seed of the composite stream.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Evaluate and keep the best weights every N steps.
+    #[arg(long, default_value_t = 250)]
+    pub eval_every: usize,
+    /// Stop after this many evaluations without improvement.
+    #[arg(long, default_value_t = 4)]
+    pub patience: usize,
+    /// Held-out synthetic validation images.
+    #[arg(long, default_value_t = 400)]
+    pub validation_size: usize,
+    /// Worker threads [default: all cores]
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,9 @@
 //! `shotgrade train`.
 
 use anyhow::{Context, Result};
-use shotgrade_train::{BackgroundTrainSettings, train_background};
+use shotgrade_train::{
+    BackgroundTrainSettings, PositionTrainSettings, train_background, train_position,
+};
 
 use crate::cli::TrainCommand;
 

@@ -7,5 +7,7 @@
 pub mod background;
 pub mod data;
 pub mod metrics;
+pub mod position;
 
-pub use background::{BackgroundTrainSettings, train_background};
+pub use background::{BackgroundTrainSettings, TrainError, train_background};
+pub use position::{PositionTrainSettings, train_position};

@@ -1,0 +1,491 @@
+//! Training the position network (S130): objectness, box and subject losses on the grid cells
+//! responsible for the product, YOLO-style.
+//!
+//! Targets: on each output level the cell holding the box centre and its two nearest
+//! neighbours (one per axis) are positives — the decode lets a centre sit up to half a cell
+//! outside its cell, so neighbours can predict it too, which triples the positives and speeds
+//! up learning. Losses:
+//! * objectness: binary cross-entropy on every cell (positives weighted `POSITIVE_WEIGHT`);
+//! * box: squared error of the centre offsets after the sigmoid, smooth-L1 of the log sizes;
+//! * subject: binary cross-entropy of the subject logit on positive cells.
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::Serialize;
+use shotgrade_core::{BBox, DetectionDecoder, GridLevel, iou};
+use shotgrade_image::{InputSpec, Preprocessor, push_chw};
+use shotgrade_models::weights::{self, NetKind};
+use shotgrade_models::{PositionNet, PositionNetConfig};
+use shotgrade_synth::{Assets, ComposeSettings, compose};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::background::TrainError;
+use crate::data::TEST_SEED_BASE;
+use crate::metrics::{Prediction, map_50_and_50_95};
+
+/// Weight of a positive cell's objectness loss relative to the mean over negatives.
+pub const POSITIVE_WEIGHT: f32 = 5.0;
+
+/// One preprocessed example with its dense targets.
+#[derive(Debug, Clone)]
+pub struct PositionExample {
+    /// `3 × S × S` letterboxed input.
+    pub input: Vec<f32>,
+    /// Product box on the canvas.
+    pub bbox: BBox,
+    pub subject: bool,
+}
+
+/// Dense per-cell targets for one image: objectness, positive mask, 4 box targets, subject.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellTargets {
+    pub objectness: Vec<f32>,
+    pub boxes: Vec<f32>,
+    pub subject: Vec<f32>,
+}
+
+/// Builds the dense targets of one box over all levels (see the module docs).
+pub fn cell_targets(levels: &[GridLevel], bbox: &BBox, subject: bool) -> CellTargets {
+    let cells: usize = levels.iter().map(GridLevel::cells).sum();
+    let mut t = CellTargets {
+        objectness: vec![0.0; cells],
+        boxes: vec![0.0; cells * 4],
+        subject: vec![0.0; cells],
+    };
+    let mut offset = 0;
+    for level in levels {
+        if let Some((row, col, _)) = level.encode(bbox) {
+            let s = level.stride as f32;
+            let (cx, cy) = bbox.center();
+            let (fx, fy) = (cx / s - col as f32, cy / s - row as f32);
+            let dc: i64 = if fx < 0.5 { -1 } else { 1 };
+            let dr: i64 = if fy < 0.5 { -1 } else { 1 };
+            for (r, c) in [
+                (row as i64, col as i64),
+                (row as i64, col as i64 + dc),
+                (row as i64 + dr, col as i64),
+            ] {
+                if r < 0 || c < 0 || r >= level.rows as i64 || c >= level.cols as i64 {
+                    continue;
+                }
+                let i = offset + (r as u32 * level.cols + c as u32) as usize;
+                // Encode relative to this cell: centre offset within (−0.5, 1.5) cells → (0, 1).
+                let ox = ((cx / s - c as f32 + 0.5) / 2.0).clamp(0.0, 1.0);
+                let oy = ((cy / s - r as f32 + 0.5) / 2.0).clamp(0.0, 1.0);
+                t.objectness[i] = 1.0;
+                t.subject[i] = if subject { 1.0 } else { 0.0 };
+                t.boxes[i * 4..i * 4 + 4].copy_from_slice(&[
+                    ox,
+                    oy,
+                    (bbox.width().max(1.0) / s).ln(),
+                    (bbox.height().max(1.0) / s).ln(),
+                ]);
+            }
+        }
+        offset += level.cells();
+    }
+    t
+}
+
+/// Composites for `seeds`, letterboxed to `size`, with canvas boxes.
+pub fn synthetic_position(
+    assets: &Assets,
+    seeds: &[u64],
+    settings: &ComposeSettings,
+    size: u32,
+) -> Vec<PositionExample> {
+    seeds
+        .par_iter()
+        .map_init(
+            || {
+                Preprocessor::new(InputSpec {
+                    background: size,
+                    position: size,
+                    experience: size,
+                })
+            },
+            |pre, &seed| {
+                let sample = compose(assets, seed, settings);
+                let (canvas, lb) = pre.letterbox(&sample.image, size);
+                let mut input = Vec::with_capacity((3 * size * size) as usize);
+                push_chw(&canvas, &mut input);
+                let (bbox, subject) = match &sample.label.product {
+                    Some(p) => (lb.to_canvas(&p.bbox), p.subject),
+                    None => (BBox::new(0.0, 0.0, 0.0, 0.0), false),
+                };
+                PositionExample {
+                    input,
+                    bbox,
+                    subject,
+                }
+            },
+        )
+        .collect()
+}
+
+/// Settings of a position training run.
+#[derive(Debug, Clone)]
+pub struct PositionTrainSettings {
+    pub assets: PathBuf,
+    pub out: PathBuf,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    pub eval_every: usize,
+    pub patience: usize,
+    pub validation_size: usize,
+    pub compose: ComposeSettings,
+    pub config: PositionNetConfig,
+}
+
+impl Default for PositionTrainSettings {
+    fn default() -> Self {
+        PositionTrainSettings {
+            assets: PathBuf::from("../shared/assets"),
+            out: PathBuf::from("runs/position"),
+            steps: 4000,
+            batch_size: 16,
+            learning_rate: 2e-3,
+            seed: 1,
+            eval_every: 250,
+            patience: 4,
+            validation_size: 400,
+            compose: ComposeSettings {
+                min_side: 256,
+                max_side: 512,
+                degrade_probability: 0.3,
+            },
+            config: PositionNetConfig::new(),
+        }
+    }
+}
+
+/// Held-out measurements of a position network.
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionMetrics {
+    pub map_50: f32,
+    pub map_50_95: f32,
+    /// Share of images whose top detection's subject call matches the label.
+    pub subject_accuracy: f32,
+    /// Mean IoU of the top detection with the product box (0 when nothing is found).
+    pub mean_iou: f32,
+    pub count: usize,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionReport {
+    pub steps_run: usize,
+    pub best_step: usize,
+    pub seconds: f64,
+    pub images_seen: usize,
+    pub synthetic_validation: PositionMetrics,
+    pub settings: String,
+}
+
+/// Raw outputs `[n, cells × 6]` of a (non-autodiff) network.
+fn raw_outputs(
+    net: &PositionNet,
+    examples: &[PositionExample],
+    size: usize,
+    device: &Device,
+) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(32) {
+        let mut data = Vec::with_capacity(chunk.len() * 3 * size * size);
+        for e in chunk {
+            data.extend_from_slice(&e.input);
+        }
+        let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, size, size]), device);
+        let flat: Vec<f32> = net.forward(x).packed().into_data().iter::<f32>().collect();
+        let per = flat.len() / chunk.len().max(1);
+        out.extend(flat.chunks(per.max(1)).map(<[f32]>::to_vec));
+    }
+    out
+}
+
+/// mAP, subject accuracy and mean IoU of the top detection on `examples`.
+pub fn evaluate_position(
+    net: &PositionNet,
+    levels: &[GridLevel],
+    examples: &[PositionExample],
+    size: usize,
+    device: &Device,
+) -> PositionMetrics {
+    let decoder = DetectionDecoder {
+        levels: levels.to_vec(),
+        min_probability: 0.01,
+        iou_threshold: 0.5,
+        max_detections: 20,
+    };
+    let mut predictions = Vec::new();
+    let mut truths = Vec::new();
+    let (mut subject_ok, mut iou_sum) = (0usize, 0.0f32);
+    for (i, (raw, e)) in raw_outputs(net, examples, size, device)
+        .iter()
+        .zip(examples)
+        .enumerate()
+    {
+        let found = decoder.decode(raw);
+        truths.push((i, e.bbox));
+        predictions.extend(found.iter().map(|d| Prediction {
+            image: i,
+            bbox: d.bbox,
+            score: d.probability,
+        }));
+        if let Some(top) = found.first() {
+            iou_sum += iou(&top.bbox, &e.bbox);
+            if (top.subject_probability >= 0.5) == e.subject {
+                subject_ok += 1;
+            }
+        }
+    }
+    let (map_50, map_50_95) = map_50_and_50_95(&predictions, &truths);
+    let n = examples.len().max(1) as f32;
+    PositionMetrics {
+        map_50,
+        map_50_95,
+        subject_accuracy: subject_ok as f32 / n,
+        mean_iou: iou_sum / n,
+        count: examples.len(),
+    }
+}
+
+/// Binary cross-entropy with logits, elementwise: `max(x, 0) − x·y + ln(1 + e^(−|x|))`.
+fn bce_with_logits(x: Tensor<2>, y: Tensor<2>) -> Tensor<2> {
+    x.clone().clamp_min(0.0) - x.clone() * y + (x.abs().neg().exp() + 1.0).log()
+}
+
+/// Trains, keeps the best network by synthetic mAP@0.5, writes `position.safetensors` and
+/// `position.metrics.json`.
+pub fn train_position(
+    settings: &PositionTrainSettings,
+    log: &mut dyn FnMut(&str),
+) -> Result<PositionReport, TrainError> {
+    settings.config.validate().map_err(TrainError::Settings)?;
+    if settings.batch_size < 1 || settings.eval_every == 0 {
+        return Err(TrainError::Settings(
+            "need batch_size >= 1 and eval_every >= 1".into(),
+        ));
+    }
+    let started = Instant::now();
+    let size = settings.config.input_size;
+    let levels = settings.config.levels();
+    let cells: usize = levels.iter().map(GridLevel::cells).sum();
+    log("loading assets…");
+    let assets = Assets::load(&settings.assets, 320, 640)?;
+    let val_seeds: Vec<u64> = (0..settings.validation_size as u64)
+        .map(|i| TEST_SEED_BASE + 1_000_000 + i)
+        .collect();
+    let validation = synthetic_position(&assets, &val_seeds, &settings.compose, size as u32);
+
+    let train_device = Device::flex().autodiff();
+    let eval_device = Device::flex();
+    let mut model: PositionNet = settings.config.init(&train_device);
+    let mut optim = AdamWConfig::new().with_weight_decay(5e-4).init();
+    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Write {
+        path: settings.out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let best_path = settings.out.join(NetKind::Position.file_name());
+    let mut best: Option<(f32, usize, PositionMetrics)> = None;
+    let mut evals_since_best = 0;
+    let mut steps_run = 0;
+    let mut running = 0.0f32;
+    let loop_start = Instant::now();
+    let b = settings.batch_size;
+
+    for step in 0..settings.steps {
+        let base = settings.seed.wrapping_mul(1 << 32).wrapping_add(1 << 31) + (step * b) as u64;
+        let seeds: Vec<u64> = (0..b as u64).map(|i| (base + i) % TEST_SEED_BASE).collect();
+        let batch = synthetic_position(&assets, &seeds, &settings.compose, size as u32);
+        let mut input = Vec::with_capacity(b * 3 * size * size);
+        let (mut obj, mut boxes, mut subj) = (
+            Vec::with_capacity(b * cells),
+            Vec::with_capacity(b * cells * 4),
+            Vec::with_capacity(b * cells),
+        );
+        for e in &batch {
+            input.extend_from_slice(&e.input);
+            let t = cell_targets(&levels, &e.bbox, e.subject);
+            obj.extend(t.objectness);
+            boxes.extend(t.boxes);
+            subj.extend(t.subject);
+        }
+        let n = batch.len();
+        let x = Tensor::<4>::from_data(TensorData::new(input, [n, 3, size, size]), &train_device);
+        let obj_t = Tensor::<2>::from_data(TensorData::new(obj, [n, cells]), &train_device);
+        let box_t = Tensor::<3>::from_data(TensorData::new(boxes, [n, cells, 4]), &train_device);
+        let subj_t = Tensor::<2>::from_data(TensorData::new(subj, [n, cells]), &train_device);
+
+        let out = model.forward(x);
+        let obj_logit = out.probability.reshape([n, cells]);
+        let subj_logit = out.category.reshape([n, cells]);
+        let positives = obj_t.clone().sum().clamp_min(1.0);
+        let obj_bce = bce_with_logits(obj_logit, obj_t.clone());
+        let weights = obj_t.clone() * (POSITIVE_WEIGHT - 1.0) + 1.0;
+        let obj_loss = (obj_bce * weights).sum() / (n * cells) as f64 * 10.0;
+        let mask3 = obj_t.clone().reshape([n, cells, 1]);
+        let centre = (burn::tensor::activation::sigmoid(out.boxes.clone().narrow(2, 0, 2))
+            - box_t.clone().narrow(2, 0, 2))
+        .powf_scalar(2.0);
+        let size_err = (out.boxes.narrow(2, 2, 2) - box_t.narrow(2, 2, 2)).abs();
+        let smooth = size_err.clone().clamp_max(1.0).powf_scalar(2.0) * 0.5
+            + (size_err - 1.0).clamp_min(0.0);
+        let box_loss = ((centre * 4.0 + smooth) * mask3).sum() / positives.clone();
+        let subj_loss = (bce_with_logits(subj_logit, subj_t) * obj_t).sum() / positives;
+        let loss = obj_loss + box_loss * 2.0 + subj_loss;
+
+        running += loss.clone().into_scalar::<f32>();
+        let progress = step as f64 / settings.steps as f64;
+        let warmup = ((step + 1) as f64 / 100.0).min(1.0);
+        let lr = settings.learning_rate
+            * warmup
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(lr, model, grads);
+        steps_run = step + 1;
+        if steps_run % 25 == 0 {
+            let elapsed = loop_start.elapsed().as_secs_f64();
+            let eta = elapsed / steps_run as f64 * (settings.steps - steps_run) as f64;
+            log(&format!(
+                "step {steps_run}/{} · loss {:.4} · lr {lr:.2e} · {:.0} img/s · ETA {:.0} min",
+                settings.steps,
+                running / 25.0,
+                (steps_run * b) as f64 / elapsed,
+                eta / 60.0
+            ));
+            running = 0.0;
+        }
+        if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
+            let net = model.valid();
+            let m = evaluate_position(&net, &levels, &validation, size, &eval_device);
+            let improved = best.as_ref().is_none_or(|(v, ..)| m.map_50 > *v);
+            log(&format!(
+                "eval step {steps_run}: mAP@0.5 {:.4}, mAP@0.5:0.95 {:.4}, subject accuracy {:.4}, mean IoU {:.4}{}",
+                m.map_50,
+                m.map_50_95,
+                m.subject_accuracy,
+                m.mean_iou,
+                if improved { " (best so far)" } else { "" }
+            ));
+            if improved {
+                let meta = vec![
+                    ("shotgrade.train.step".to_string(), steps_run.to_string()),
+                    (
+                        "shotgrade.train.seed".to_string(),
+                        settings.seed.to_string(),
+                    ),
+                ];
+                weights::save_net(
+                    &net,
+                    NetKind::Position,
+                    &settings.config.to_string(),
+                    true,
+                    &meta,
+                    &best_path,
+                )?;
+                best = Some((m.map_50, steps_run, m));
+                evals_since_best = 0;
+            } else {
+                evals_since_best += 1;
+                if evals_since_best >= settings.patience {
+                    log("no improvement: stopping early");
+                    break;
+                }
+            }
+        }
+    }
+    let Some((_, best_step, synthetic_validation)) = best else {
+        return Err(TrainError::Settings(
+            "no evaluation ran: steps must be at least 1".into(),
+        ));
+    };
+    let report = PositionReport {
+        steps_run,
+        best_step,
+        seconds: started.elapsed().as_secs_f64(),
+        images_seen: steps_run * b,
+        synthetic_validation,
+        settings: format!("{settings:?}"),
+    };
+    let path = settings.out.join("position.metrics.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(|e| TrainError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shotgrade_core::{Letterbox, POSITION_CELL_WIDTH};
+
+    fn levels() -> Vec<GridLevel> {
+        vec![
+            GridLevel {
+                stride: 16,
+                rows: 16,
+                cols: 16,
+            },
+            GridLevel {
+                stride: 32,
+                rows: 8,
+                cols: 8,
+            },
+        ]
+    }
+
+    #[test]
+    fn targets_mark_centre_and_neighbours_and_decode_back() {
+        let b = BBox::new(60.0, 70.0, 180.0, 200.0);
+        let t = cell_targets(&levels(), &b, true);
+        let positives: Vec<usize> = t
+            .objectness
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v == 1.0)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(positives.len(), 6, "3 cells on each of 2 levels");
+        assert!(positives.iter().all(|&i| t.subject[i] == 1.0));
+        // Every positive cell's targets decode back onto the box.
+        let mut offset = 0;
+        for level in levels() {
+            for r in 0..level.rows {
+                for c in 0..level.cols {
+                    let i = offset + (r * level.cols + c) as usize;
+                    if t.objectness[i] == 1.0 {
+                        let v = &t.boxes[i * 4..i * 4 + 4];
+                        let logit = |p: f32| (p / (1.0 - p)).ln();
+                        let d = level.decode(r, c, [logit(v[0]), logit(v[1]), v[2], v[3]]);
+                        assert!(iou(&d, &b) > 0.98, "{d:?}");
+                    }
+                }
+            }
+            offset += level.cells();
+        }
+        assert_eq!(POSITION_CELL_WIDTH, 6);
+    }
+
+    #[test]
+    fn letterbox_targets_stay_on_canvas() {
+        let lb = Letterbox::new(400, 200, 256);
+        let b = lb.to_canvas(&BBox::new(0.0, 0.0, 400.0, 200.0));
+        assert!(b.y0 >= 64.0 - 0.5 && b.y1 <= 192.0 + 0.5);
+        let t = cell_targets(&levels(), &b, false);
+        assert!(t.objectness.iter().any(|&v| v == 1.0));
+        assert!(t.subject.iter().all(|&v| v == 0.0));
+    }
+}
