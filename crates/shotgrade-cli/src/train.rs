@@ -7,15 +7,21 @@ use shotgrade_train::{
 
 use crate::cli::TrainCommand;
 
+fn threads(jobs: Option<usize>) -> Result<()> {
+    if let Some(jobs) = jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    Ok(())
+}
+
 pub fn run(cmd: TrainCommand) -> Result<()> {
-    match cmd {
+    let mut log = |line: &str| eprintln!("{line}");
+    let report = match cmd {
         TrainCommand::Background(a) => {
-            if let Some(jobs) = a.jobs {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(jobs.max(1))
-                    .build_global()
-                    .context("cannot start the worker threads")?;
-            }
+            threads(a.jobs)?;
             let settings = BackgroundTrainSettings {
                 assets: a.assets,
                 out: a.out,
@@ -29,9 +35,25 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 validation_size: a.validation_size,
                 ..BackgroundTrainSettings::default()
             };
-            let report = train_background(&settings, &mut |line| eprintln!("{line}"))?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
+            serde_json::to_string_pretty(&train_background(&settings, &mut log)?)?
         }
-    }
+        TrainCommand::Position(a) => {
+            threads(a.jobs)?;
+            let settings = PositionTrainSettings {
+                assets: a.assets,
+                out: a.out,
+                steps: a.steps,
+                batch_size: a.batch_size,
+                learning_rate: a.learning_rate,
+                seed: a.seed,
+                eval_every: a.eval_every,
+                patience: a.patience,
+                validation_size: a.validation_size,
+                ..PositionTrainSettings::default()
+            };
+            serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
+        }
+    };
+    println!("{report}");
+    Ok(())
 }
