@@ -195,6 +195,56 @@ pub enum TrainCommand {
     Background(TrainBackgroundArgs),
     /// The product detector (box, probability, subject / non-subject).
     Position(TrainPositionArgs),
+    /// The visual-experience network (aesthetic and noise heads), trained with its twin.
+    Experience(TrainExperienceArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TwinLossArg {
+    /// The seed's claims: loss only when the twin scores below the main network, |L_twin − L_main|.
+    Seed,
+    /// The same gate with L_twin + L_main.
+    SeedSum,
+    /// Regression losses always on, plus a hinge while the twin scores below the main network.
+    Ranked,
+    /// No twin: the main network's regression loss on clean and degraded images.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainExperienceArgs {
+    /// The shared asset folder.
+    #[arg(long, default_value = "../shared/assets", value_name = "DIR")]
+    pub assets: PathBuf,
+    /// Output folder for experience.safetensors and experience.metrics.json.
+    #[arg(long, default_value = "runs/experience", value_name = "DIR")]
+    pub out: PathBuf,
+    /// How the twin's and the main network's losses combine.
+    #[arg(long, value_enum, default_value_t = TwinLossArg::Ranked)]
+    pub twin_loss: TwinLossArg,
+    /// Optimisation steps (batches of clean/degraded pairs).
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Peak learning rate (warm-up, then cosine decay).
+    #[arg(long, default_value_t = 1e-3)]
+    pub learning_rate: f64,
+    /// Seed of the composite stream.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Evaluate and keep the best weights every N steps.
+    #[arg(long, default_value_t = 250)]
+    pub eval_every: usize,
+    /// Stop after this many evaluations without improvement.
+    #[arg(long, default_value_t = 4)]
+    pub patience: usize,
+    /// Held-out synthetic validation pairs.
+    #[arg(long, default_value_t = 300)]
+    pub validation_size: usize,
+    /// Worker threads [default: all cores]
+    #[arg(long, short, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -2,10 +2,11 @@
 
 use anyhow::{Context, Result};
 use shotgrade_train::{
-    BackgroundTrainSettings, PositionTrainSettings, train_background, train_position,
+    BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings, TwinLoss,
+    train_background, train_experience, train_position,
 };
 
-use crate::cli::TrainCommand;
+use crate::cli::{TrainCommand, TwinLossArg};
 
 fn threads(jobs: Option<usize>) -> Result<()> {
     if let Some(jobs) = jobs {
@@ -52,6 +53,28 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 ..PositionTrainSettings::default()
             };
             serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
+        }
+        TrainCommand::Experience(a) => {
+            threads(a.jobs)?;
+            let settings = ExperienceTrainSettings {
+                assets: a.assets,
+                out: a.out,
+                steps: a.steps,
+                batch_size: a.batch_size,
+                learning_rate: a.learning_rate,
+                seed: a.seed,
+                twin_loss: match a.twin_loss {
+                    TwinLossArg::Seed => TwinLoss::Seed,
+                    TwinLossArg::SeedSum => TwinLoss::SeedSum,
+                    TwinLossArg::Ranked => TwinLoss::Ranked,
+                    TwinLossArg::None => TwinLoss::None,
+                },
+                eval_every: a.eval_every,
+                patience: a.patience,
+                validation_size: a.validation_size,
+                ..ExperienceTrainSettings::default()
+            };
+            serde_json::to_string_pretty(&train_experience(&settings, &mut log)?)?
         }
     };
     println!("{report}");

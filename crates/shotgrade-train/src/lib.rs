@@ -6,8 +6,10 @@
 
 pub mod background;
 pub mod data;
+pub mod experience;
 pub mod metrics;
 pub mod position;
 
 pub use background::{BackgroundTrainSettings, TrainError, train_background};
+pub use experience::{ExperienceTrainSettings, TwinLoss, train_experience};
 pub use position::{PositionTrainSettings, train_position};

@@ -42,6 +42,59 @@ pub fn classification(truth: &[usize], predicted: &[usize], classes: usize) -> C
     }
 }
 
+/// Ranks with ties given their mean rank.
+fn ranks(values: &[f32]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && values[order[j + 1]] == values[order[i]] {
+            j += 1;
+        }
+        let mean = (i + j) as f64 / 2.0;
+        for &k in &order[i..=j] {
+            ranks[k] = mean;
+        }
+        i = j + 1;
+    }
+    ranks
+}
+
+fn pearson64(x: &[f64], y: &[f64]) -> f32 {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return 0.0;
+    }
+    let (mx, my) = (
+        x[..n].iter().sum::<f64>() / n as f64,
+        y[..n].iter().sum::<f64>() / n as f64,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for i in 0..n {
+        let (dx, dy) = (x[i] - mx, y[i] - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    if sxx <= 0.0 || syy <= 0.0 {
+        return 0.0;
+    }
+    (sxy / (sxx * syy).sqrt()).clamp(-1.0, 1.0) as f32
+}
+
+/// Pearson linear correlation (PLCC); 0 when either side is constant.
+pub fn plcc(x: &[f32], y: &[f32]) -> f32 {
+    let to64 = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+    pearson64(&to64(x), &to64(y))
+}
+
+/// Spearman rank correlation (SRCC): Pearson correlation of the ranks, ties averaged.
+pub fn srcc(x: &[f32], y: &[f32]) -> f32 {
+    pearson64(&ranks(x), &ranks(y))
+}
+
 /// One predicted box: the image it belongs to, the box and its score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prediction {
@@ -143,6 +196,7 @@ mod tests {
         });
         let ap = average_precision(&with_fp, &truths, 0.5);
         assert!((ap - 2.0 / 3.0).abs() < 1e-6, "{ap}");
+        // (see also the correlation tests below)
         // Duplicates of one truth count once.
         let dup = vec![perfect[0], perfect[0]];
         assert!((average_precision(&dup, &truths, 0.5) - 0.5).abs() < 1e-6);
@@ -161,7 +215,28 @@ mod tests {
         assert_eq!(m.precision[2], 0.0);
     }
 
+    #[test]
+    fn correlations_known_values() {
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert!((srcc(&x, &[10.0, 20.0, 30.0, 40.0]) - 1.0).abs() < 1e-6);
+        assert!(
+            (srcc(&x, &[1.0, 4.0, 9.0, 16.0]) - 1.0).abs() < 1e-6,
+            "monotone, not linear"
+        );
+        assert!(plcc(&x, &[1.0, 4.0, 9.0, 16.0]) < 0.99);
+        assert!((srcc(&x, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-6);
+        assert_eq!(srcc(&x, &[5.0; 4]), 0.0);
+        assert_eq!(ranks(&[3.0, 1.0, 3.0]), vec![1.5, 0.0, 1.5]);
+    }
+
     proptest! {
+        #[test]
+        fn correlations_in_range(v in proptest::collection::vec((-100f32..100.0, -100f32..100.0), 0..50)) {
+            let (x, y): (Vec<f32>, Vec<f32>) = v.into_iter().unzip();
+            prop_assert!((-1.0..=1.0).contains(&srcc(&x, &y)));
+            prop_assert!((-1.0..=1.0).contains(&plcc(&x, &y)));
+        }
+
         #[test]
         fn metrics_in_unit_interval(pairs in proptest::collection::vec((0usize..4, 0usize..4), 0..100)) {
             let (t, p): (Vec<usize>, Vec<usize>) = pairs.into_iter().unzip();

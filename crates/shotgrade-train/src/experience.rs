@@ -1,0 +1,437 @@
+//! Training the visual-experience network (S140) with its twin (claims 2–4).
+//!
+//! For every composite the **twin** sees the clean image with the clean labels and the **main**
+//! network a degraded copy (Gaussian noise, blur and/or strong JPEG) with that copy's labels.
+//! Both have the same architecture and separate parameters; the main network is the one that
+//! ships. Loss variants ([`TwinLoss`]):
+//!
+//! * `seed` — the claims literally: no loss when the twin's visual score ≥ the main network's;
+//!   otherwise a function of the twin's regression loss `L_t` and the main network's `L_m`,
+//!   "their difference": `|L_t − L_m|` (the signed difference is unbounded below, so its
+//!   magnitude is used).
+//! * `seed-sum` — the same gate with `L_t + L_m`, the other reading of claim 4.
+//! * `ranked` — regression losses always on (`L_t + L_m`) plus a hinge that is active only when
+//!   the twin scores below the main network: `λ · max(0, v_m − v_t + margin)`.
+//! * `none` — no twin: the main network's regression loss alone, on the degraded copies and
+//!   the clean images alike.
+//!
+//! The visual score in the gate is `(aesthetic + noise) / 2` of the network outputs.
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
+use serde::Serialize;
+use shotgrade_image::{InputSpec, Preprocessor, push_chw};
+use shotgrade_models::weights::{self, NetKind};
+use shotgrade_models::{ExperienceNet, ExperienceNetConfig};
+use shotgrade_synth::compose::{DegradationLabel, compose_clean, random_degradation};
+use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::background::TrainError;
+use crate::data::TEST_SEED_BASE;
+use crate::metrics::{plcc, srcc};
+
+/// How the twin's and the main network's losses combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TwinLoss {
+    Seed,
+    SeedSum,
+    Ranked,
+    None,
+}
+
+impl TwinLoss {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "seed" => Some(TwinLoss::Seed),
+            "seed-sum" => Some(TwinLoss::SeedSum),
+            "ranked" => Some(TwinLoss::Ranked),
+            "none" => Some(TwinLoss::None),
+            _ => None,
+        }
+    }
+}
+
+/// Margin and weight of the `ranked` hinge (scores in 0–1).
+const HINGE_MARGIN: f32 = 0.05;
+const HINGE_WEIGHT: f32 = 2.0;
+
+/// One preprocessed experience example: input and `(aesthetic, noise)` labels in `[0, 1]`.
+#[derive(Debug, Clone)]
+pub struct ExperienceExample {
+    pub input: Vec<f32>,
+    pub aesthetic: f32,
+    pub noise: f32,
+}
+
+/// A clean / degraded pair from one composite.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub clean: ExperienceExample,
+    pub degraded: ExperienceExample,
+}
+
+fn prepare(pre: &mut Preprocessor, img: &image::RgbImage, side: u32) -> Vec<f32> {
+    let mut pair = image::RgbImage::new(2 * side, side);
+    image::imageops::replace(&mut pair, &pre.squash(img, side, side), 0, 0);
+    image::imageops::replace(&mut pair, &pre.detail_crop(img, side), side as i64, 0);
+    let mut input = Vec::with_capacity((6 * side * side) as usize);
+    push_chw(&pair, &mut input);
+    input
+}
+
+/// Pairs for `seeds`: the clean composite (mild JPEG 90) and a copy with a random degradation
+/// (always degraded), both with their labels.
+pub fn synthetic_pairs(
+    assets: &Assets,
+    seeds: &[u64],
+    settings: &ComposeSettings,
+    side: u32,
+) -> Vec<Pair> {
+    seeds
+        .par_iter()
+        .map_init(
+            || {
+                Preprocessor::new(InputSpec {
+                    background: side,
+                    position: side,
+                    experience: side,
+                })
+            },
+            |pre, &seed| {
+                let clean = compose_clean(assets, seed, settings);
+                let mut rng = SplitMix64::new(seed ^ 0x7A1E_5EED);
+                let clean_sample = clean.finish(
+                    DegradationLabel {
+                        noise_sigma: 0.0,
+                        blur_radius: 0,
+                        jpeg_quality: 90,
+                    },
+                    rng.next_u64(),
+                );
+                let degraded_sample =
+                    clean.finish(random_degradation(&mut rng, 1.0), rng.next_u64());
+                let example =
+                    |s: &shotgrade_synth::Sample, pre: &mut Preprocessor| ExperienceExample {
+                        input: prepare(pre, &s.image, side),
+                        aesthetic: s.label.aesthetic.score / 100.0,
+                        noise: s.label.noise / 100.0,
+                    };
+                Pair {
+                    clean: example(&clean_sample, pre),
+                    degraded: example(&degraded_sample, pre),
+                }
+            },
+        )
+        .collect()
+}
+
+/// Settings of an experience training run.
+#[derive(Debug, Clone)]
+pub struct ExperienceTrainSettings {
+    pub assets: PathBuf,
+    pub out: PathBuf,
+    pub steps: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    pub twin_loss: TwinLoss,
+    pub eval_every: usize,
+    pub patience: usize,
+    pub validation_size: usize,
+    pub compose: ComposeSettings,
+    pub config: ExperienceNetConfig,
+}
+
+impl Default for ExperienceTrainSettings {
+    fn default() -> Self {
+        ExperienceTrainSettings {
+            assets: PathBuf::from("../shared/assets"),
+            out: PathBuf::from("runs/experience"),
+            steps: 3000,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            seed: 1,
+            twin_loss: TwinLoss::Ranked,
+            eval_every: 250,
+            patience: 4,
+            validation_size: 300,
+            compose: ComposeSettings {
+                min_side: 320,
+                max_side: 640,
+                degrade_probability: 0.0,
+            },
+            config: ExperienceNetConfig::new(),
+        }
+    }
+}
+
+/// Held-out measurements of an experience network on synthetic pairs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperienceMetrics {
+    /// SRCC between the noise label and the noise sub-score, over clean and degraded images.
+    pub noise_srcc: f32,
+    pub noise_plcc: f32,
+    /// SRCC between the aesthetic label and the aesthetic sub-score.
+    pub aesthetic_srcc: f32,
+    /// Share of pairs where the clean image's visual score beats its degraded copy's.
+    pub pair_accuracy: f32,
+    pub pairs: usize,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperienceReport {
+    pub twin_loss: TwinLoss,
+    pub steps_run: usize,
+    pub best_step: usize,
+    pub seconds: f64,
+    pub synthetic_validation: ExperienceMetrics,
+    pub settings: String,
+}
+
+fn tensor(examples: &[&ExperienceExample], side: usize, device: &Device) -> (Tensor<4>, Tensor<2>) {
+    let mut data = Vec::with_capacity(examples.len() * 6 * side * side);
+    let mut labels = Vec::with_capacity(examples.len() * 2);
+    for e in examples {
+        data.extend_from_slice(&e.input);
+        labels.extend_from_slice(&[e.aesthetic, e.noise]);
+    }
+    let n = examples.len();
+    (
+        Tensor::from_data(TensorData::new(data, [n, 3, side, 2 * side]), device),
+        Tensor::from_data(TensorData::new(labels, [n, 2]), device),
+    )
+}
+
+/// `(aesthetic, noise)` predictions in `[0, 1]` of a (non-autodiff) network.
+pub fn predict(
+    net: &ExperienceNet,
+    examples: &[&ExperienceExample],
+    side: usize,
+    device: &Device,
+) -> Vec<(f32, f32)> {
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(32) {
+        let (x, _) = tensor(chunk, side, device);
+        let o = net.forward(x);
+        let a: Vec<f32> = o.aesthetic.into_data().iter::<f32>().collect();
+        let n: Vec<f32> = o.noise.into_data().iter::<f32>().collect();
+        out.extend(a.into_iter().zip(n));
+    }
+    out
+}
+
+/// Noise/aesthetic correlations and clean > degraded pair accuracy.
+pub fn evaluate_experience(
+    net: &ExperienceNet,
+    pairs: &[Pair],
+    side: usize,
+    device: &Device,
+) -> ExperienceMetrics {
+    let clean: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.clean).collect();
+    let degraded: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.degraded).collect();
+    let pc = predict(net, &clean, side, device);
+    let pd = predict(net, &degraded, side, device);
+    let all_examples: Vec<&ExperienceExample> = clean.iter().chain(&degraded).copied().collect();
+    let all_pred: Vec<(f32, f32)> = pc.iter().chain(&pd).copied().collect();
+    let noise_label: Vec<f32> = all_examples.iter().map(|e| e.noise).collect();
+    let noise_pred: Vec<f32> = all_pred.iter().map(|p| p.1).collect();
+    let aes_label: Vec<f32> = all_examples.iter().map(|e| e.aesthetic).collect();
+    let aes_pred: Vec<f32> = all_pred.iter().map(|p| p.0).collect();
+    let wins = pc
+        .iter()
+        .zip(&pd)
+        .filter(|(c, d)| c.0 + c.1 > d.0 + d.1)
+        .count();
+    ExperienceMetrics {
+        noise_srcc: srcc(&noise_label, &noise_pred),
+        noise_plcc: plcc(&noise_label, &noise_pred),
+        aesthetic_srcc: srcc(&aes_label, &aes_pred),
+        pair_accuracy: wins as f32 / pairs.len().max(1) as f32,
+        pairs: pairs.len(),
+    }
+}
+
+/// Per-sample mean squared error of both heads. `[n, 2]` predictions and labels → `[n]`.
+fn regression(pred: Tensor<2>, labels: Tensor<2>) -> Tensor<2> {
+    (pred - labels).powf_scalar(2.0).mean_dim(1)
+}
+
+/// Trains the main network (and its twin), keeps the best main network by noise SRCC on
+/// held-out synthetic pairs, writes `experience.safetensors` and `experience.metrics.json`.
+pub fn train_experience(
+    settings: &ExperienceTrainSettings,
+    log: &mut dyn FnMut(&str),
+) -> Result<ExperienceReport, TrainError> {
+    settings.config.validate().map_err(TrainError::Settings)?;
+    if settings.batch_size < 2 || settings.eval_every == 0 {
+        return Err(TrainError::Settings(
+            "need batch_size >= 2 and eval_every >= 1".into(),
+        ));
+    }
+    let started = Instant::now();
+    let side = settings.config.input_size;
+    log("loading assets…");
+    let assets = Assets::load(&settings.assets, 320, 640)?;
+    let val_seeds: Vec<u64> = (0..settings.validation_size as u64)
+        .map(|i| TEST_SEED_BASE + 2_000_000 + i)
+        .collect();
+    let validation = synthetic_pairs(&assets, &val_seeds, &settings.compose, side as u32);
+
+    let device = Device::flex().autodiff();
+    let eval_device = Device::flex();
+    let mut main: ExperienceNet = settings.config.init(&device);
+    let mut twin: ExperienceNet = settings.config.init(&device);
+    let mut optim_main = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let mut optim_twin = AdamWConfig::new().with_weight_decay(1e-4).init();
+    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Write {
+        path: settings.out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    let best_path = settings.out.join(NetKind::Experience.file_name());
+    let mut best: Option<(f32, usize, ExperienceMetrics)> = None;
+    let mut evals_since_best = 0;
+    let mut steps_run = 0;
+    let mut running = 0.0f32;
+    let loop_start = Instant::now();
+    let b = settings.batch_size;
+
+    for step in 0..settings.steps {
+        let base = settings.seed.wrapping_mul(1 << 32).wrapping_add(3 << 30) + (step * b) as u64;
+        let seeds: Vec<u64> = (0..b as u64).map(|i| (base + i) % TEST_SEED_BASE).collect();
+        let pairs = synthetic_pairs(&assets, &seeds, &settings.compose, side as u32);
+        let clean: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.clean).collect();
+        let degraded: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.degraded).collect();
+        let n = pairs.len();
+
+        let progress = step as f64 / settings.steps as f64;
+        let warmup = ((step + 1) as f64 / 100.0).min(1.0);
+        let lr = settings.learning_rate
+            * warmup
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02);
+
+        if settings.twin_loss == TwinLoss::None {
+            // No twin: the main network learns from the clean and the degraded images.
+            let both: Vec<&ExperienceExample> = clean.iter().chain(&degraded).copied().collect();
+            let (x, y) = tensor(&both, side, &device);
+            let (a, nz) = main.logits(x);
+            let pred = sigmoid(Tensor::cat(vec![a, nz], 1));
+            let loss = regression(pred, y).mean();
+            running += loss.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss.backward(), &main);
+            main = optim_main.step(lr, main, grads);
+        } else {
+            let (xt, yt) = tensor(&clean, side, &device);
+            let (xm, ym) = tensor(&degraded, side, &device);
+            let (ta, tn) = twin.logits(xt);
+            let (ma, mn) = main.logits(xm);
+            let pt = sigmoid(Tensor::cat(vec![ta, tn], 1));
+            let pm = sigmoid(Tensor::cat(vec![ma, mn], 1));
+            let vt = pt.clone().mean_dim(1); // twin visual score [n, 1]
+            let vm = pm.clone().mean_dim(1);
+            let lt = regression(pt, yt); // [n, 1]
+            let lm = regression(pm, ym);
+            let gate = vm.clone().detach().greater(vt.clone().detach()).float(); // 1 where twin < main
+            let loss = match settings.twin_loss {
+                TwinLoss::Seed => ((lt - lm).abs() * gate).sum() / n as f64,
+                TwinLoss::SeedSum => ((lt + lm) * gate).sum() / n as f64,
+                TwinLoss::Ranked => {
+                    (lt + lm + (vm - vt + HINGE_MARGIN).clamp_min(0.0) * HINGE_WEIGHT).mean()
+                }
+                TwinLoss::None => unreachable!("handled above"),
+            };
+            running += loss.clone().into_scalar::<f32>();
+            let mut grads = loss.backward();
+            let gm = GradientsParams::from_module(&mut grads, &main);
+            let gt = GradientsParams::from_module(&mut grads, &twin);
+            main = optim_main.step(lr, main, gm);
+            twin = optim_twin.step(lr, twin, gt);
+        }
+        steps_run = step + 1;
+        if steps_run % 25 == 0 {
+            let elapsed = loop_start.elapsed().as_secs_f64();
+            log(&format!(
+                "step {steps_run}/{} · loss {:.5} · lr {lr:.2e} · {:.0} pairs/s · ETA {:.0} min",
+                settings.steps,
+                running / 25.0,
+                (steps_run * b) as f64 / elapsed,
+                elapsed / steps_run as f64 * (settings.steps - steps_run) as f64 / 60.0
+            ));
+            running = 0.0;
+        }
+        if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
+            let net = main.valid();
+            let m = evaluate_experience(&net, &validation, side, &eval_device);
+            // Model selection on the held-out synthetic set: noise SRCC plus pair accuracy.
+            let key = m.noise_srcc + m.pair_accuracy;
+            let improved = best.as_ref().is_none_or(|(k, ..)| key > *k);
+            log(&format!(
+                "eval step {steps_run}: noise SRCC {:.4}, PLCC {:.4}, aesthetic SRCC {:.4}, pair accuracy {:.4}{}",
+                m.noise_srcc,
+                m.noise_plcc,
+                m.aesthetic_srcc,
+                m.pair_accuracy,
+                if improved { " (best so far)" } else { "" }
+            ));
+            if improved {
+                let meta = vec![
+                    ("shotgrade.train.step".to_string(), steps_run.to_string()),
+                    (
+                        "shotgrade.train.seed".to_string(),
+                        settings.seed.to_string(),
+                    ),
+                    (
+                        "shotgrade.train.twin_loss".to_string(),
+                        format!("{:?}", settings.twin_loss),
+                    ),
+                ];
+                weights::save_net(
+                    &net,
+                    NetKind::Experience,
+                    &settings.config.to_string(),
+                    true,
+                    &meta,
+                    &best_path,
+                )?;
+                best = Some((key, steps_run, m));
+                evals_since_best = 0;
+            } else {
+                evals_since_best += 1;
+                if evals_since_best >= settings.patience {
+                    log("no improvement: stopping early");
+                    break;
+                }
+            }
+        }
+    }
+    let Some((_, best_step, synthetic_validation)) = best else {
+        return Err(TrainError::Settings(
+            "no evaluation ran: steps must be at least 1".into(),
+        ));
+    };
+    let report = ExperienceReport {
+        twin_loss: settings.twin_loss,
+        steps_run,
+        best_step,
+        seconds: started.elapsed().as_secs_f64(),
+        synthetic_validation,
+        settings: format!("{settings:?}"),
+    };
+    let path = settings.out.join("experience.metrics.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).unwrap_or_default(),
+    )
+    .map_err(|e| TrainError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(report)
+}
