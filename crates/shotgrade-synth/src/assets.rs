@@ -107,29 +107,13 @@ fn open(root: &Path, rel: &str) -> Result<image::DynamicImage, AssetError> {
     })
 }
 
-/// Shrinks so the longer side is at most `max_side`.
-fn fit<I: image::GenericImageView>(
-    img: &I,
-    max_side: u32,
-) -> Option<image::ImageBuffer<I::Pixel, Vec<<I::Pixel as image::Pixel>::Subpixel>>>
-where
-    I::Pixel: 'static,
-{
-    let (w, h) = img.dimensions();
+/// The size that shrinks `w × h` to a longer side of `max_side`, or `None` if it already fits.
+fn fitted_size((w, h): (u32, u32), max_side: u32) -> Option<(u32, u32)> {
     if w.max(h) <= max_side {
         return None;
     }
     let s = max_side as f32 / w.max(h) as f32;
-    let (nw, nh) = (
-        ((w as f32 * s).round() as u32).max(1),
-        ((h as f32 * s).round() as u32).max(1),
-    );
-    Some(image::imageops::resize(
-        img,
-        nw,
-        nh,
-        image::imageops::FilterType::Triangle,
-    ))
+    Some((((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1)))
 }
 
 fn opaque_box(img: &RgbaImage) -> Option<BBox> {
@@ -154,8 +138,10 @@ impl Assets {
             if HELD_OUT_CUTOUT_SOURCES.contains(&row.source.as_str()) {
                 continue;
             }
-            let rgba = open(root, &row.path)?.to_rgba8();
-            let rgba = fit(&rgba, cutout_side).unwrap_or(rgba);
+            let mut rgba = open(root, &row.path)?.to_rgba8();
+            if let Some((w, h)) = fitted_size(rgba.dimensions(), cutout_side) {
+                rgba = image::imageops::resize(&rgba, w, h, image::imageops::FilterType::Triangle);
+            }
             if let Some(opaque) = opaque_box(&rgba) {
                 cutouts.push(Cutout {
                     image: rgba,
@@ -170,8 +156,10 @@ impl Assets {
             let Ok(img) = open(root, &row.path) else {
                 continue;
             };
-            let rgb = img.to_rgb8();
-            let rgb = fit(&rgb, background_side).unwrap_or(rgb);
+            let mut rgb = img.to_rgb8();
+            if let Some((w, h)) = fitted_size(rgb.dimensions(), background_side) {
+                rgb = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
+            }
             let stem = Path::new(&row.path)
                 .file_stem()
                 .and_then(|s| s.to_str())

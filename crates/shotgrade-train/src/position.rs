@@ -485,7 +485,7 @@ mod tests {
         let b = lb.to_canvas(&BBox::new(0.0, 0.0, 400.0, 200.0));
         assert!(b.y0 >= 64.0 - 0.5 && b.y1 <= 192.0 + 0.5);
         let t = cell_targets(&levels(), &b, false);
-        assert!(t.objectness.iter().any(|&v| v == 1.0));
+        assert!(t.objectness.contains(&1.0));
         assert!(t.subject.iter().all(|&v| v == 0.0));
     }
 }
