@@ -113,7 +113,10 @@ fn fitted_size((w, h): (u32, u32), max_side: u32) -> Option<(u32, u32)> {
         return None;
     }
     let s = max_side as f32 / w.max(h) as f32;
-    Some((((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1)))
+    Some((
+        ((w as f32 * s).round() as u32).max(1),
+        ((h as f32 * s).round() as u32).max(1),
+    ))
 }
 
 fn opaque_box(img: &RgbaImage) -> Option<BBox> {
