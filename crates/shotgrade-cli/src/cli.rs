@@ -37,6 +37,8 @@ pub enum Command {
     /// Train a network on composites (and real photos with hints); writes weights and metrics.
     #[command(subcommand)]
     Train(TrainCommand),
+    /// Measure trained networks on held-out synthetic and real data; prints a table, writes JSON.
+    Eval(EvalArgs),
     /// Write the bundled example photos (procedurally rendered) into a folder.
     #[command(hide = true)]
     MakeExamples {
@@ -314,4 +316,39 @@ pub struct TrainBackgroundArgs {
     /// Worker threads [default: all cores]
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalTarget {
+    Background,
+    Position,
+    Experience,
+    All,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Which network(s) to evaluate.
+    #[arg(value_enum)]
+    pub target: EvalTarget,
+    /// Folder holding the weights files to evaluate.
+    #[arg(long, default_value = "models", value_name = "DIR")]
+    pub weights: PathBuf,
+    /// The shared asset folder (real photos and composite sources).
+    #[arg(
+        long,
+        alias = "data",
+        default_value = "../shared/assets",
+        value_name = "DIR"
+    )]
+    pub assets: PathBuf,
+    /// Size of each synthetic test set.
+    #[arg(long, default_value_t = 1000)]
+    pub synthetic: usize,
+    /// Real photos in the experience distortion ladder.
+    #[arg(long, default_value_t = 120)]
+    pub ladder_photos: usize,
+    /// Write the full results here as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

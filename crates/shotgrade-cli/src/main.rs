@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod eval;
 mod info;
 mod output;
 mod score;
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
         Command::Synth(args) => synth::run(args).map(|_| ExitCode::SUCCESS),
         Command::Train(cmd) => train::run(cmd).map(|_| ExitCode::SUCCESS),
+        Command::Eval(args) => eval::run(args).map(|_| ExitCode::SUCCESS),
         Command::MakeExamples { out } => info::make_examples(&out).map(|_| ExitCode::SUCCESS),
         Command::InitWeights { out } => info::init_weights(&out).map(|_| ExitCode::SUCCESS),
     };

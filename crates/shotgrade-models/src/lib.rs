@@ -358,5 +358,62 @@ impl Models {
     }
 }
 
+/// Loads one network's weights file on its own (for evaluation and fine-tuning).
+pub fn load_background(
+    path: &Path,
+    device: &Device,
+) -> Result<(BackgroundNet, BackgroundNetConfig), WeightsError> {
+    let (bytes, header, file) = read_single(path, NetKind::Background)?;
+    let config = BackgroundNetConfig::load_binary(header.config_json.as_bytes())
+        .map_err(|e| bad_config(&file, NetKind::Background, e.to_string()))?;
+    let mut net = config.init(device);
+    weights::load_tensors(&mut net, bytes, &file, NetKind::Background)?;
+    Ok((net, config))
+}
+
+/// See [`load_background`].
+pub fn load_position(
+    path: &Path,
+    device: &Device,
+) -> Result<(PositionNet, PositionNetConfig), WeightsError> {
+    let (bytes, header, file) = read_single(path, NetKind::Position)?;
+    let config = PositionNetConfig::load_binary(header.config_json.as_bytes())
+        .map_err(|e| bad_config(&file, NetKind::Position, e.to_string()))?;
+    let mut net = config.init(device);
+    weights::load_tensors(&mut net, bytes, &file, NetKind::Position)?;
+    Ok((net, config))
+}
+
+/// See [`load_background`].
+pub fn load_experience(
+    path: &Path,
+    device: &Device,
+) -> Result<(ExperienceNet, ExperienceNetConfig), WeightsError> {
+    let (bytes, header, file) = read_single(path, NetKind::Experience)?;
+    let config = ExperienceNetConfig::load_binary(header.config_json.as_bytes())
+        .map_err(|e| bad_config(&file, NetKind::Experience, e.to_string()))?;
+    let mut net = config.init(device);
+    weights::load_tensors(&mut net, bytes, &file, NetKind::Experience)?;
+    Ok((net, config))
+}
+
+fn read_single(
+    path: &Path,
+    kind: NetKind,
+) -> Result<(Vec<u8>, WeightsHeader, String), WeightsError> {
+    let file = path.display().to_string();
+    let bytes = weights::read_file(path)?;
+    let header = weights::read_header(&bytes, &file, kind)?;
+    Ok((bytes, header, file))
+}
+
+fn bad_config(file: &str, net: NetKind, message: String) -> WeightsError {
+    WeightsError::WrongNet {
+        file: file.to_string(),
+        expected: net.name(),
+        message: format!("its config is unusable: {message}"),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,6 @@ mod rng;
 
 pub use assets::{AssetError, Assets};
 pub use compose::{ComposeSettings, Label, Sample, compose};
-pub use render::{Backdrop, Degradation, ProductShape, Scene, example_scenes, render};
+pub use render::{Backdrop, Degradation, ProductShape, Scene, degrade, example_scenes, render};
 pub use rng::SplitMix64;
 pub use shotgrade_core::BackgroundClass;

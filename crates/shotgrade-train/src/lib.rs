@@ -6,6 +6,7 @@
 
 pub mod background;
 pub mod data;
+pub mod eval;
 pub mod experience;
 pub mod metrics;
 pub mod position;
