@@ -92,28 +92,43 @@ impl Preprocessor {
         image::imageops::crop_imm(src, (w - size) / 2, (h - size) / 2, size, size).to_image()
     }
 
+    /// The background network's input: squash-resized, `3 × S × S`.
+    pub fn background_input(&mut self, src: &RgbImage) -> Vec<f32> {
+        let side = self.spec.background;
+        let mut out = Vec::with_capacity((3 * side * side) as usize);
+        push_chw(&self.squash(src, side, side), &mut out);
+        out
+    }
+
+    /// The position network's input (letterboxed, `3 × S × S`) and its transform.
+    pub fn position_input(&mut self, src: &RgbImage) -> (Vec<f32>, Letterbox) {
+        let side = self.spec.position;
+        let (canvas, letterbox) = self.letterbox(src, side);
+        let mut out = Vec::with_capacity((3 * side * side) as usize);
+        push_chw(&canvas, &mut out);
+        (out, letterbox)
+    }
+
+    /// The experience network's input: the squash-resized image and the native-resolution
+    /// detail crop side by side, `3 × S × 2S`.
+    pub fn experience_input(&mut self, src: &RgbImage) -> Vec<f32> {
+        let side = self.spec.experience;
+        let mut pair = RgbImage::new(2 * side, side);
+        image::imageops::replace(&mut pair, &self.squash(src, side, side), 0, 0);
+        image::imageops::replace(&mut pair, &self.detail_crop(src, side), side as i64, 0);
+        let mut out = Vec::with_capacity((6 * side * side) as usize);
+        push_chw(&pair, &mut out);
+        out
+    }
+
     /// All three networks' inputs for one image.
     pub fn prepare(&mut self, src: &RgbImage) -> NetInputs {
-        let spec = self.spec;
-        let mut background = Vec::new();
-        push_chw(
-            &self.squash(src, spec.background, spec.background),
-            &mut background,
-        );
-        let (canvas, letterbox) = self.letterbox(src, spec.position);
-        let mut position = Vec::new();
-        push_chw(&canvas, &mut position);
-        let mut experience = Vec::new();
-        push_chw(
-            &self.squash(src, spec.experience, spec.experience),
-            &mut experience,
-        );
-        push_chw(&self.detail_crop(src, spec.experience), &mut experience);
+        let (position, letterbox) = self.position_input(src);
         NetInputs {
-            background,
+            background: self.background_input(src),
             position,
             letterbox,
-            experience,
+            experience: self.experience_input(src),
         }
     }
 }

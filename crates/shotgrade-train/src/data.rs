@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 use shotgrade_core::BackgroundClass;
-use shotgrade_image::{InputSpec, Limits, Preprocessor, push_chw};
+use shotgrade_image::{InputSpec, Limits, Preprocessor};
 use shotgrade_synth::assets::{RealPhoto, real_photos};
 use shotgrade_synth::{Assets, ComposeSettings, Label, compose};
 use std::path::Path;
@@ -19,10 +19,9 @@ pub struct BackgroundExample {
     pub class: BackgroundClass,
 }
 
-fn squash_input(pre: &mut Preprocessor, img: &image::RgbImage, size: u32) -> Vec<f32> {
-    let mut input = Vec::with_capacity((3 * size * size) as usize);
-    push_chw(&pre.squash(img, size, size), &mut input);
-    input
+/// A preprocessor whose three input sides are all `size` (training prepares one net at a time).
+pub fn preprocessor(size: u32) -> Preprocessor {
+    Preprocessor::new(spec(size))
 }
 
 fn spec(size: u32) -> InputSpec {
@@ -43,10 +42,10 @@ pub fn synthetic_background(
     seeds
         .par_iter()
         .map_init(
-            || Preprocessor::new(spec(size)),
+            || preprocessor(size),
             |pre, &seed| {
                 let sample = compose(assets, seed, settings);
-                let input = squash_input(pre, &sample.image, size);
+                let input = pre.background_input(&sample.image);
                 (
                     BackgroundExample {
                         input,
@@ -73,11 +72,11 @@ pub fn real_background(
     let loaded: Vec<Option<BackgroundExample>> = photos
         .par_iter()
         .map_init(
-            || Preprocessor::new(spec(size)),
+            || preprocessor(size),
             |pre, photo| {
                 let img = shotgrade_image::load_path(&photo.path, &Limits::default()).ok()?;
                 Some(BackgroundExample {
-                    input: squash_input(pre, &img.rgb, size),
+                    input: pre.background_input(&img.rgb),
                     class: photo.hint?,
                 })
             },

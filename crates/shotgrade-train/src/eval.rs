@@ -12,7 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade_core::{BBox, DetectionDecoder, iou};
-use shotgrade_image::{InputSpec, Limits, Preprocessor, push_chw};
+use shotgrade_image::Limits;
 use shotgrade_models::{load_background, load_experience, load_position};
 use shotgrade_synth::assets::real_photos;
 use shotgrade_synth::compose::jpeg_round_trip;
@@ -166,19 +166,11 @@ pub fn eval_position(
     let prepared: Vec<(Vec<f32>, shotgrade_core::Letterbox, BBox)> = photos
         .par_iter()
         .map_init(
-            || {
-                Preprocessor::new(InputSpec {
-                    background: size as u32,
-                    position: size as u32,
-                    experience: size as u32,
-                })
-            },
+            || crate::data::preprocessor(size as u32),
             |pre, photo| {
                 let img = shotgrade_image::load_path(&photo.path, &Limits::default()).ok()?;
                 let truth = non_white_box(&img.rgb)?;
-                let (canvas, lb) = pre.letterbox(&img.rgb, size as u32);
-                let mut input = Vec::new();
-                push_chw(&canvas, &mut input);
+                let (input, lb) = pre.position_input(&img.rgb);
                 Some((input, lb, truth))
             },
         )
@@ -283,13 +275,7 @@ pub fn eval_experience(
             .par_iter()
             .enumerate()
             .map_init(
-                || {
-                    Preprocessor::new(InputSpec {
-                        background: side as u32,
-                        position: side as u32,
-                        experience: side as u32,
-                    })
-                },
+                || crate::data::preprocessor(side as u32),
                 |pre, (i, img)| {
                     levels
                         .iter()
@@ -297,23 +283,8 @@ pub fn eval_experience(
                             let mut x = img.clone();
                             degrade(&mut x, d, &mut SplitMix64::new(i as u64));
                             let x = jpeg_round_trip(&x, *q);
-                            let mut pair = image::RgbImage::new(2 * side as u32, side as u32);
-                            image::imageops::replace(
-                                &mut pair,
-                                &pre.squash(&x, side as u32, side as u32),
-                                0,
-                                0,
-                            );
-                            image::imageops::replace(
-                                &mut pair,
-                                &pre.detail_crop(&x, side as u32),
-                                side as i64,
-                                0,
-                            );
-                            let mut input = Vec::new();
-                            push_chw(&pair, &mut input);
                             ExperienceExample {
-                                input,
+                                input: pre.experience_input(&x),
                                 aesthetic: 0.0,
                                 noise: 0.0,
                             }

@@ -23,7 +23,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::Serialize;
-use shotgrade_image::{InputSpec, Preprocessor, push_chw};
+use shotgrade_image::Preprocessor;
 use shotgrade_models::weights::{self, NetKind};
 use shotgrade_models::{ExperienceNet, ExperienceNetConfig};
 use shotgrade_synth::compose::{DegradationLabel, compose_clean, random_degradation};
@@ -76,15 +76,6 @@ pub struct Pair {
     pub degraded: ExperienceExample,
 }
 
-fn prepare(pre: &mut Preprocessor, img: &image::RgbImage, side: u32) -> Vec<f32> {
-    let mut pair = image::RgbImage::new(2 * side, side);
-    image::imageops::replace(&mut pair, &pre.squash(img, side, side), 0, 0);
-    image::imageops::replace(&mut pair, &pre.detail_crop(img, side), side as i64, 0);
-    let mut input = Vec::with_capacity((6 * side * side) as usize);
-    push_chw(&pair, &mut input);
-    input
-}
-
 /// Pairs for `seeds`: the clean composite (mild JPEG 90) and a copy with a random degradation
 /// (always degraded), both with their labels.
 pub fn synthetic_pairs(
@@ -96,13 +87,7 @@ pub fn synthetic_pairs(
     seeds
         .par_iter()
         .map_init(
-            || {
-                Preprocessor::new(InputSpec {
-                    background: side,
-                    position: side,
-                    experience: side,
-                })
-            },
+            || crate::data::preprocessor(side),
             |pre, &seed| {
                 let clean = compose_clean(assets, seed, settings);
                 let mut rng = SplitMix64::new(seed ^ 0x7A1E_5EED);
@@ -118,7 +103,7 @@ pub fn synthetic_pairs(
                     clean.finish(random_degradation(&mut rng, 1.0), rng.next_u64());
                 let example =
                     |s: &shotgrade_synth::Sample, pre: &mut Preprocessor| ExperienceExample {
-                        input: prepare(pre, &s.image, side),
+                        input: pre.experience_input(&s.image),
                         aesthetic: s.label.aesthetic.score / 100.0,
                         noise: s.label.noise / 100.0,
                     };

@@ -14,7 +14,6 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::{BBox, DetectionDecoder, GridLevel, iou};
-use shotgrade_image::{InputSpec, Preprocessor, push_chw};
 use shotgrade_models::weights::{self, NetKind};
 use shotgrade_models::{PositionNet, PositionNetConfig};
 use shotgrade_synth::{Assets, ComposeSettings, compose};
@@ -101,18 +100,10 @@ pub fn synthetic_position(
     seeds
         .par_iter()
         .map_init(
-            || {
-                Preprocessor::new(InputSpec {
-                    background: size,
-                    position: size,
-                    experience: size,
-                })
-            },
+            || crate::data::preprocessor(size),
             |pre, &seed| {
                 let sample = compose(assets, seed, settings);
-                let (canvas, lb) = pre.letterbox(&sample.image, size);
-                let mut input = Vec::with_capacity((3 * size * size) as usize);
-                push_chw(&canvas, &mut input);
+                let (input, lb) = pre.position_input(&sample.image);
                 let (bbox, subject) = match &sample.label.product {
                     Some(p) => (lb.to_canvas(&p.bbox), p.subject),
                     None => (BBox::new(0.0, 0.0, 0.0, 0.0), false),
