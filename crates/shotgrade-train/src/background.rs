@@ -16,6 +16,7 @@ use thiserror::Error;
 
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
 use crate::metrics::{ClassMetrics, classification};
+use crate::schedule::{BestTracker, Progress, create_out_dir, learning_rate, write_report};
 
 /// A training run that could not go on.
 #[derive(Debug, Error)]
@@ -197,16 +198,11 @@ pub fn train_background(
     let synth_per_batch = settings.batch_size - real_per_batch;
     let mut rng = SplitMix64::new(settings.seed ^ 0x5EED);
 
-    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Write {
-        path: settings.out.display().to_string(),
-        message: e.to_string(),
-    })?;
+    create_out_dir(&settings.out)?;
     let best_path = settings.out.join(NetKind::Background.file_name());
-    let mut best: Option<(f32, usize, ClassMetrics, ClassMetrics)> = None;
-    let mut evals_since_best = 0;
+    let mut tracker = BestTracker::new(settings.patience);
     let mut steps_run = 0;
-    let mut running_loss = 0.0f32;
-    let loop_start = Instant::now();
+    let mut progress = Progress::new(settings.steps, settings.batch_size, "img");
 
     for step in 0..settings.steps {
         let base = settings.seed.wrapping_mul(1 << 32) + (step * synth_per_batch) as u64;
@@ -219,35 +215,21 @@ pub fn train_background(
             batch.push(&real_train[(rng.next_u64() % real_train.len() as u64) as usize]);
         }
         let (x, y) = batch_tensors(&batch, size, &train_device);
-        let progress = step as f64 / settings.steps as f64;
-        let lr = settings.learning_rate
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02);
+        let lr = learning_rate(step, settings.steps, settings.learning_rate, 0);
         let loss = loss_fn.forward(model.forward(x), y);
-        running_loss += loss.clone().into_scalar::<f32>();
+        progress.add_loss(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
         steps_run = step + 1;
 
-        if steps_run % 25 == 0 {
-            let elapsed = loop_start.elapsed().as_secs_f64();
-            let rate = (steps_run * settings.batch_size) as f64 / elapsed;
-            let eta = elapsed / steps_run as f64 * (settings.steps - steps_run) as f64;
-            log(&format!(
-                "step {steps_run}/{} · loss {:.4} · lr {lr:.2e} · {rate:.0} img/s · ETA {:.0} min",
-                settings.steps,
-                running_loss / 25.0,
-                eta / 60.0
-            ));
-            running_loss = 0.0;
+        if let Some(line) = progress.line(steps_run, lr) {
+            log(&line);
         }
         if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
             let net = model.valid();
             let synth_m = evaluate(&net, &synth_val, size, &eval_device);
             let real_m = evaluate(&net, &real_val, size, &eval_device);
-            let improved = best
-                .as_ref()
-                .is_none_or(|(acc, ..)| synth_m.accuracy > *acc);
+            let improved = tracker.is_better(synth_m.accuracy);
             log(&format!(
                 "eval step {steps_run}: synthetic accuracy {:.4}, real accuracy {:.4}{}",
                 synth_m.accuracy,
@@ -263,22 +245,15 @@ pub fn train_background(
                     &provenance(settings, steps_run),
                     &best_path,
                 )?;
-                best = Some((synth_m.accuracy, steps_run, synth_m, real_m));
-                evals_since_best = 0;
-            } else {
-                evals_since_best += 1;
-                if evals_since_best >= settings.patience {
-                    log("no improvement: stopping early");
-                    break;
-                }
+            }
+            tracker.record(synth_m.accuracy, steps_run, (synth_m, real_m));
+            if tracker.should_stop() {
+                log("no improvement: stopping early");
+                break;
             }
         }
     }
-    let Some((_, best_step, synthetic_validation, real_validation)) = best else {
-        return Err(TrainError::Settings(
-            "no evaluation ran: steps must be at least 1".into(),
-        ));
-    };
+    let (best_step, (synthetic_validation, real_validation)) = tracker.into_best()?;
     let report = BackgroundReport {
         steps_run,
         best_step,
@@ -292,12 +267,7 @@ pub fn train_background(
             .collect(),
         settings: format!("{settings:?}"),
     };
-    let metrics_path = settings.out.join("background.metrics.json");
-    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-    std::fs::write(&metrics_path, text).map_err(|e| TrainError::Write {
-        path: metrics_path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    write_report(&settings.out.join("background.metrics.json"), &report)?;
     Ok(report)
 }
 

@@ -34,6 +34,7 @@ use std::time::Instant;
 use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::metrics::{plcc, srcc};
+use crate::schedule::{BestTracker, Progress, create_out_dir, learning_rate, write_report};
 
 /// How the twin's and the main network's losses combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -275,17 +276,12 @@ pub fn train_experience(
     let mut twin: ExperienceNet = settings.config.init(&device);
     let mut optim_main = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut optim_twin = AdamWConfig::new().with_weight_decay(1e-4).init();
-    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Write {
-        path: settings.out.display().to_string(),
-        message: e.to_string(),
-    })?;
+    create_out_dir(&settings.out)?;
     let best_path = settings.out.join(NetKind::Experience.file_name());
-    let mut best: Option<(f32, usize, ExperienceMetrics)> = None;
-    let mut evals_since_best = 0;
+    let mut tracker = BestTracker::new(settings.patience);
     let mut steps_run = 0;
-    let mut running = 0.0f32;
-    let loop_start = Instant::now();
     let b = settings.batch_size;
+    let mut progress = Progress::new(settings.steps, b, "pairs");
 
     for step in 0..settings.steps {
         let base = settings.seed.wrapping_mul(1 << 32).wrapping_add(3 << 30) + (step * b) as u64;
@@ -295,12 +291,7 @@ pub fn train_experience(
         let degraded: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.degraded).collect();
         let n = pairs.len();
 
-        let progress = step as f64 / settings.steps as f64;
-        let warmup = ((step + 1) as f64 / 100.0).min(1.0);
-        let lr = settings.learning_rate
-            * warmup
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02);
+        let lr = learning_rate(step, settings.steps, settings.learning_rate, 100);
 
         if settings.twin_loss == TwinLoss::None {
             // No twin: the main network learns from the clean and the degraded images.
@@ -309,7 +300,7 @@ pub fn train_experience(
             let (a, nz) = main.logits(x);
             let pred = sigmoid(Tensor::cat(vec![a, nz], 1));
             let loss = regression(pred, y).mean();
-            running += loss.clone().into_scalar::<f32>();
+            progress.add_loss(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &main);
             main = optim_main.step(lr, main, grads);
         } else {
@@ -332,7 +323,7 @@ pub fn train_experience(
                 }
                 TwinLoss::None => unreachable!("handled above"),
             };
-            running += loss.clone().into_scalar::<f32>();
+            progress.add_loss(loss.clone().into_scalar::<f32>());
             let mut grads = loss.backward();
             let gm = GradientsParams::from_module(&mut grads, &main);
             let gt = GradientsParams::from_module(&mut grads, &twin);
@@ -340,23 +331,15 @@ pub fn train_experience(
             twin = optim_twin.step(lr, twin, gt);
         }
         steps_run = step + 1;
-        if steps_run % 25 == 0 {
-            let elapsed = loop_start.elapsed().as_secs_f64();
-            log(&format!(
-                "step {steps_run}/{} · loss {:.5} · lr {lr:.2e} · {:.0} pairs/s · ETA {:.0} min",
-                settings.steps,
-                running / 25.0,
-                (steps_run * b) as f64 / elapsed,
-                elapsed / steps_run as f64 * (settings.steps - steps_run) as f64 / 60.0
-            ));
-            running = 0.0;
+        if let Some(line) = progress.line(steps_run, lr) {
+            log(&line);
         }
         if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
             let net = main.valid();
             let m = evaluate_experience(&net, &validation, side, &eval_device);
             // Model selection on the held-out synthetic set: noise SRCC plus pair accuracy.
             let key = m.noise_srcc + m.pair_accuracy;
-            let improved = best.as_ref().is_none_or(|(k, ..)| key > *k);
+            let improved = tracker.is_better(key);
             log(&format!(
                 "eval step {steps_run}: noise SRCC {:.4}, PLCC {:.4}, aesthetic SRCC {:.4}, pair accuracy {:.4}{}",
                 m.noise_srcc,
@@ -385,22 +368,15 @@ pub fn train_experience(
                     &meta,
                     &best_path,
                 )?;
-                best = Some((key, steps_run, m));
-                evals_since_best = 0;
-            } else {
-                evals_since_best += 1;
-                if evals_since_best >= settings.patience {
-                    log("no improvement: stopping early");
-                    break;
-                }
+            }
+            tracker.record(key, steps_run, m);
+            if tracker.should_stop() {
+                log("no improvement: stopping early");
+                break;
             }
         }
     }
-    let Some((_, best_step, synthetic_validation)) = best else {
-        return Err(TrainError::Settings(
-            "no evaluation ran: steps must be at least 1".into(),
-        ));
-    };
+    let (best_step, synthetic_validation) = tracker.into_best()?;
     let report = ExperienceReport {
         twin_loss: settings.twin_loss,
         steps_run,
@@ -409,14 +385,6 @@ pub fn train_experience(
         synthetic_validation,
         settings: format!("{settings:?}"),
     };
-    let path = settings.out.join("experience.metrics.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&report).unwrap_or_default(),
-    )
-    .map_err(|e| TrainError::Write {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    write_report(&settings.out.join("experience.metrics.json"), &report)?;
     Ok(report)
 }

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod experience;
 pub mod metrics;
 pub mod position;
+pub mod schedule;
 
 pub use background::{BackgroundTrainSettings, TrainError, train_background};
 pub use experience::{ExperienceTrainSettings, TwinLoss, train_experience};

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::metrics::{Prediction, map_50_and_50_95};
+use crate::schedule::{BestTracker, Progress, create_out_dir, learning_rate, write_report};
 
 /// Weight of a positive cell's objectness loss relative to the mean over negatives.
 pub const POSITIVE_WEIGHT: f32 = 5.0;
@@ -279,17 +280,12 @@ pub fn train_position(
     let eval_device = Device::flex();
     let mut model: PositionNet = settings.config.init(&train_device);
     let mut optim = AdamWConfig::new().with_weight_decay(5e-4).init();
-    std::fs::create_dir_all(&settings.out).map_err(|e| TrainError::Write {
-        path: settings.out.display().to_string(),
-        message: e.to_string(),
-    })?;
+    create_out_dir(&settings.out)?;
     let best_path = settings.out.join(NetKind::Position.file_name());
-    let mut best: Option<(f32, usize, PositionMetrics)> = None;
-    let mut evals_since_best = 0;
+    let mut tracker = BestTracker::new(settings.patience);
     let mut steps_run = 0;
-    let mut running = 0.0f32;
-    let loop_start = Instant::now();
     let b = settings.batch_size;
+    let mut progress = Progress::new(settings.steps, b, "img");
 
     for step in 0..settings.steps {
         let base = settings.seed.wrapping_mul(1 << 32).wrapping_add(1 << 31) + (step * b) as u64;
@@ -332,32 +328,18 @@ pub fn train_position(
         let subj_loss = (bce_with_logits(subj_logit, subj_t) * obj_t).sum() / positives;
         let loss = obj_loss + box_loss * 2.0 + subj_loss;
 
-        running += loss.clone().into_scalar::<f32>();
-        let progress = step as f64 / settings.steps as f64;
-        let warmup = ((step + 1) as f64 / 100.0).min(1.0);
-        let lr = settings.learning_rate
-            * warmup
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02);
+        progress.add_loss(loss.clone().into_scalar::<f32>());
+        let lr = learning_rate(step, settings.steps, settings.learning_rate, 100);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
         steps_run = step + 1;
-        if steps_run % 25 == 0 {
-            let elapsed = loop_start.elapsed().as_secs_f64();
-            let eta = elapsed / steps_run as f64 * (settings.steps - steps_run) as f64;
-            log(&format!(
-                "step {steps_run}/{} · loss {:.4} · lr {lr:.2e} · {:.0} img/s · ETA {:.0} min",
-                settings.steps,
-                running / 25.0,
-                (steps_run * b) as f64 / elapsed,
-                eta / 60.0
-            ));
-            running = 0.0;
+        if let Some(line) = progress.line(steps_run, lr) {
+            log(&line);
         }
         if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
             let net = model.valid();
             let m = evaluate_position(&net, &levels, &validation, size, &eval_device);
-            let improved = best.as_ref().is_none_or(|(v, ..)| m.map_50 > *v);
+            let improved = tracker.is_better(m.map_50);
             log(&format!(
                 "eval step {steps_run}: mAP@0.5 {:.4}, mAP@0.5:0.95 {:.4}, subject accuracy {:.4}, mean IoU {:.4}{}",
                 m.map_50,
@@ -382,22 +364,15 @@ pub fn train_position(
                     &meta,
                     &best_path,
                 )?;
-                best = Some((m.map_50, steps_run, m));
-                evals_since_best = 0;
-            } else {
-                evals_since_best += 1;
-                if evals_since_best >= settings.patience {
-                    log("no improvement: stopping early");
-                    break;
-                }
+            }
+            tracker.record(m.map_50, steps_run, m);
+            if tracker.should_stop() {
+                log("no improvement: stopping early");
+                break;
             }
         }
     }
-    let Some((_, best_step, synthetic_validation)) = best else {
-        return Err(TrainError::Settings(
-            "no evaluation ran: steps must be at least 1".into(),
-        ));
-    };
+    let (best_step, synthetic_validation) = tracker.into_best()?;
     let report = PositionReport {
         steps_run,
         best_step,
@@ -406,15 +381,7 @@ pub fn train_position(
         synthetic_validation,
         settings: format!("{settings:?}"),
     };
-    let path = settings.out.join("position.metrics.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&report).unwrap_or_default(),
-    )
-    .map_err(|e| TrainError::Write {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    write_report(&settings.out.join("position.metrics.json"), &report)?;
     Ok(report)
 }
 

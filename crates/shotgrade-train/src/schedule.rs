@@ -1,0 +1,164 @@
+//! What every training loop shares: the learning-rate schedule, progress lines, keeping the best
+//! checkpoint with early stopping, and writing the report.
+
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+use crate::background::TrainError;
+
+/// The learning rate at `step`: a linear warm-up over `warmup_steps`, then cosine decay from
+/// `peak` to 1 % of it at the last step.
+pub fn learning_rate(step: usize, steps: usize, peak: f64, warmup_steps: usize) -> f64 {
+    let warm = if warmup_steps == 0 {
+        1.0
+    } else {
+        ((step + 1) as f64 / warmup_steps as f64).min(1.0)
+    };
+    let progress = step as f64 / steps.max(1) as f64;
+    peak * warm * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02)
+}
+
+/// Averages the loss and turns it into a progress line every `every` steps.
+pub struct Progress {
+    start: Instant,
+    every: usize,
+    steps: usize,
+    items_per_step: usize,
+    unit: &'static str,
+    loss_sum: f32,
+    losses: usize,
+}
+
+impl Progress {
+    pub fn new(steps: usize, items_per_step: usize, unit: &'static str) -> Self {
+        Progress {
+            start: Instant::now(),
+            every: 25,
+            steps,
+            items_per_step,
+            unit,
+            loss_sum: 0.0,
+            losses: 0,
+        }
+    }
+
+    pub fn add_loss(&mut self, loss: f32) {
+        self.loss_sum += loss;
+        self.losses += 1;
+    }
+
+    /// The line to log after `steps_done` steps, when one is due.
+    pub fn line(&mut self, steps_done: usize, lr: f64) -> Option<String> {
+        if !steps_done.is_multiple_of(self.every) {
+            return None;
+        }
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let rate = (steps_done * self.items_per_step) as f64 / elapsed.max(1e-9);
+        let eta = elapsed / steps_done as f64 * self.steps.saturating_sub(steps_done) as f64;
+        let loss = self.loss_sum / self.losses.max(1) as f32;
+        self.loss_sum = 0.0;
+        self.losses = 0;
+        Some(format!(
+            "step {steps_done}/{} · loss {loss:.5} · lr {lr:.2e} · {rate:.0} {}/s · ETA {:.0} min",
+            self.steps,
+            self.unit,
+            eta / 60.0
+        ))
+    }
+}
+
+/// The best evaluation so far (higher key is better) and the early-stopping count.
+pub struct BestTracker<M> {
+    best: Option<(f32, usize, M)>,
+    since_best: usize,
+    patience: usize,
+}
+
+impl<M> BestTracker<M> {
+    pub fn new(patience: usize) -> Self {
+        BestTracker {
+            best: None,
+            since_best: 0,
+            patience,
+        }
+    }
+
+    /// Whether `key` beats the best so far.
+    pub fn is_better(&self, key: f32) -> bool {
+        self.best.as_ref().is_none_or(|(k, ..)| key > *k)
+    }
+
+    /// Records an evaluation (call after saving the checkpoint when [`is_better`](Self::is_better)).
+    pub fn record(&mut self, key: f32, step: usize, metrics: M) {
+        if self.is_better(key) {
+            self.best = Some((key, step, metrics));
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+        }
+    }
+
+    /// True after `patience` evaluations in a row without improvement.
+    pub fn should_stop(&self) -> bool {
+        self.since_best >= self.patience
+    }
+
+    /// The best step and its metrics.
+    pub fn into_best(self) -> Result<(usize, M), TrainError> {
+        self.best.map(|(_, step, m)| (step, m)).ok_or_else(|| {
+            TrainError::Settings("no evaluation ran: steps must be at least 1".into())
+        })
+    }
+}
+
+/// Creates the output folder.
+pub fn create_out_dir(dir: &Path) -> Result<(), TrainError> {
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::Write {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes a run's report as pretty JSON.
+pub fn write_report<T: Serialize>(path: &Path, report: &T) -> Result<(), TrainError> {
+    let text = serde_json::to_string_pretty(report).map_err(|e| TrainError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    std::fs::write(path, text).map_err(|e| TrainError::Write {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays() {
+        let lr = |s| learning_rate(s, 1000, 1.0, 100);
+        assert!((lr(0) - 0.01).abs() < 1e-9);
+        assert!((lr(99) - 1.0 * 0.5 * (1.0 + (std::f64::consts::PI * 0.099).cos())).abs() < 1e-9);
+        assert!(lr(500) < lr(200) && lr(999) < lr(500));
+        assert!(lr(999) >= 0.01 - 1e-12);
+        assert!(
+            (learning_rate(0, 10, 2.0, 0) - 2.0).abs() < 1e-9,
+            "no warm-up"
+        );
+    }
+
+    #[test]
+    fn tracker_keeps_best_and_stops_after_patience() {
+        let mut t = BestTracker::new(2);
+        t.record(0.5, 10, "a");
+        assert!(t.is_better(0.6) && !t.is_better(0.5));
+        t.record(0.4, 20, "b");
+        assert!(!t.should_stop());
+        t.record(0.45, 30, "c");
+        assert!(t.should_stop());
+        assert_eq!(t.into_best().expect("best"), (10, "a"));
+        assert!(BestTracker::<()>::new(1).into_best().is_err());
+    }
+}
