@@ -317,39 +317,32 @@ pub fn degrade(img: &mut RgbImage, d: &Degradation, rng: &mut SplitMix64) {
     }
 }
 
-/// Separable box blur with edge clamping.
+/// Separable box blur with edge clamping: a horizontal pass, then a vertical one.
 fn box_blur(img: &mut RgbImage, r: u32) {
-    let (w, h) = img.dimensions();
+    let horizontal = blur_pass(img, r, true);
+    *img = blur_pass(&horizontal, r, false);
+}
+
+/// One box-blur pass of radius `r` along rows (`horizontal`) or columns.
+fn blur_pass(src: &RgbImage, r: u32, horizontal: bool) -> RgbImage {
+    let (w, h) = src.dimensions();
     let r = r as i64;
     let n = (2 * r + 1) as f32;
-    let src = img.clone();
-    let mut tmp = RgbImage::new(w, h);
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = [0f32; 3];
-            for dx in -r..=r {
-                let sx = (x as i64 + dx).clamp(0, w as i64 - 1) as u32;
-                let p = src.get_pixel(sx, y).0;
-                for i in 0..3 {
-                    acc[i] += p[i] as f32;
-                }
+    RgbImage::from_fn(w, h, |x, y| {
+        let mut acc = [0f32; 3];
+        for d in -r..=r {
+            let (sx, sy) = if horizontal {
+                ((x as i64 + d).clamp(0, w as i64 - 1) as u32, y)
+            } else {
+                (x, (y as i64 + d).clamp(0, h as i64 - 1) as u32)
+            };
+            let p = src.get_pixel(sx, sy).0;
+            for i in 0..3 {
+                acc[i] += p[i] as f32;
             }
-            tmp.put_pixel(x, y, to_u8(acc.map(|v| v / n)));
         }
-    }
-    for y in 0..h {
-        for x in 0..w {
-            let mut acc = [0f32; 3];
-            for dy in -r..=r {
-                let sy = (y as i64 + dy).clamp(0, h as i64 - 1) as u32;
-                let p = tmp.get_pixel(x, sy).0;
-                for i in 0..3 {
-                    acc[i] += p[i] as f32;
-                }
-            }
-            img.put_pixel(x, y, to_u8(acc.map(|v| v / n)));
-        }
-    }
+        to_u8(acc.map(|v| v / n))
+    })
 }
 
 /// The photos bundled in `examples/`: `(file name, scene)`. Names ending in `.png` are written
