@@ -211,3 +211,39 @@ pub fn real_photos(root: &Path, prefixes: &[&str]) -> Result<Vec<RealPhoto>, Ass
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_or_broken_asset_folders_give_clear_errors() {
+        let missing = Assets::load(Path::new("/nonexistent/assets"), 64, 64)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("/nonexistent/assets/cutouts/index.csv"),
+            "{missing}"
+        );
+        let dir =
+            std::env::temp_dir().join(format!("shotgrade-assets-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("cutouts")).expect("mkdir");
+        std::fs::write(
+            dir.join("cutouts/index.csv"),
+            "path,source,category\ncutouts/x.png,test,box\n",
+        )
+        .expect("write");
+        let broken = Assets::load(&dir, 64, 64).unwrap_err().to_string();
+        assert!(
+            broken.contains("cannot load asset image") && broken.contains("x.png"),
+            "{broken}"
+        );
+        assert!(
+            real_photos(&dir, &["real/"])
+                .unwrap_err()
+                .to_string()
+                .contains("real/index.csv")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
