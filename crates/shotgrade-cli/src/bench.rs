@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade::image::{InputSpec, Limits, Preprocessor};
 use shotgrade::models::{Device, ModelConfigs, Models, NetKind};
-use shotgrade::{Grader, GraderSettings, Source};
+use shotgrade::{GradeOptions, Grader, GraderSettings, Source};
 use shotgrade_synth::{Backdrop, Degradation, ProductShape, Scene, SplitMix64};
 use std::time::{Duration, Instant};
 
@@ -170,7 +170,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         })
         .collect();
     let start = Instant::now();
-    let rows = grader.grade(&sources, None);
+    let rows = grader.grade(&sources, &GradeOptions::default());
     let e2e = rows.len() as f64 / start.elapsed().as_secs_f64();
 
     let report = BenchReport {

@@ -29,6 +29,13 @@ pub enum Command {
     Models(ModelsArgs),
     /// Show the scoring configuration (weights, scene tables, position thresholds).
     Config(ConfigArgs),
+    /// List the marketplace rule profiles and their thresholds, with where each marketplace
+    /// states them.
+    Profiles(ProfilesArgs),
+    /// Turn a JSONL results file into one self-contained HTML report (works offline): summary,
+    /// score histogram, background mix, rule failures, a sortable table worst-first and a card
+    /// per image with its annotated thumbnail and reasons.
+    Report(ReportArgs),
     /// Measure decoding, per-network and end-to-end speed on this machine.
     Bench(BenchArgs),
     /// Render a labelled synthetic training set: composites of product cut-outs on backgrounds
@@ -92,6 +99,14 @@ pub struct ScoreArgs {
     /// TOML file overriding the scoring configuration (see `shotgrade config --print`).
     #[arg(long, env = "SHOTGRADE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Also check every photo against a marketplace's image rules (pass / warn / fail per
+    /// check, with the measured value, the threshold and a fix). Built in: amazon-main,
+    /// walmart, ebay, google-merchant, shopify, etsy, taobao-main, jd-main; see
+    /// `shotgrade profiles`.
+    #[arg(long, short = 'p', env = "SHOTGRADE_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub profiles: ProfilesFileArgs,
     #[command(flatten)]
     pub weights: WeightsArgs,
     /// Output format [default: table on a terminal, jsonl otherwise]
@@ -112,6 +127,13 @@ pub struct ScoreArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Write an annotated copy of every scored photo into this folder: product box,
+    /// subject / non-subject and probability, background class, the four scores.
+    #[arg(long, value_name = "DIR")]
+    pub overlays: Option<PathBuf>,
+    /// Also write the HTML report of this run to FILE (see `shotgrade report`).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Largest file accepted, in megabytes.
     #[arg(long, default_value_t = 50.0, value_name = "MB")]
     pub max_file_mb: f64,
@@ -121,6 +143,43 @@ pub struct ScoreArgs {
     /// Largest width or height accepted, in pixels.
     #[arg(long, default_value_t = 20_000, value_name = "PX")]
     pub max_side: u32,
+}
+
+/// Extra marketplace profiles.
+#[derive(Debug, Clone, Args)]
+pub struct ProfilesFileArgs {
+    /// TOML file with more profiles, or overrides of built-in ones, in the built-in format
+    /// (`shotgrade profiles --print` shows it).
+    #[arg(long = "profiles", env = "SHOTGRADE_PROFILES", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    /// Show one profile's checks in full.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub profiles: ProfilesFileArgs,
+    /// Print the built-in profiles file (TOML), a starting point for your own.
+    #[arg(long)]
+    pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results written by `shotgrade score --format jsonl`.
+    #[arg(value_name = "RESULTS.jsonl")]
+    pub results: PathBuf,
+    /// The HTML file to write.
+    #[arg(long, short, default_value = "report.html", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Title at the top of the report.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Leave out the thumbnails (smaller file; the photos are not read again).
+    #[arg(long)]
+    pub no_images: bool,
 }
 
 #[derive(Debug, Args)]
@@ -247,6 +306,10 @@ pub struct TrainExperienceArgs {
     /// Worker threads [default: all cores]
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Start from these weights instead of a fresh network (fine-tune, or continue a run with
+    /// a new schedule); the file's network shape is used.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +343,10 @@ pub struct TrainPositionArgs {
     /// Worker threads [default: all cores]
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Start from these weights instead of a fresh network (fine-tune, or continue a run with
+    /// a new schedule); the file's network shape is used.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +383,10 @@ pub struct TrainBackgroundArgs {
     /// Worker threads [default: all cores]
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Start from these weights instead of a fresh network (fine-tune, or continue a run with
+    /// a new schedule); the file's network shape is used.
+    #[arg(long, value_name = "FILE")]
+    pub init_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,11 +2,11 @@
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use shotgrade::core::ScoringConfig;
+use shotgrade::core::{ProfileSet, ScoringConfig};
 use shotgrade::models::{Device, ModelConfigs, Models};
 use std::path::Path;
 
-use crate::cli::{ConfigArgs, ModelsArgs, WeightsArgs};
+use crate::cli::{ConfigArgs, ModelsArgs, ProfilesArgs, ProfilesFileArgs, WeightsArgs};
 
 /// The scoring configuration: defaults, merged with a TOML file if given.
 pub fn load_scoring_config(path: Option<&Path>) -> Result<ScoringConfig> {
@@ -19,6 +19,61 @@ pub fn load_scoring_config(path: Option<&Path>) -> Result<ScoringConfig> {
                 .with_context(|| format!("in config file {}", p.display()))
         }
     }
+}
+
+/// The built-in profiles, extended with the user's file when given.
+pub fn load_profiles(args: &ProfilesFileArgs) -> Result<ProfileSet> {
+    let mut set = ProfileSet::builtin();
+    if let Some(p) = &args.file {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read profiles file {}", p.display()))?;
+        set.extend_from_toml(&text)
+            .with_context(|| format!("in profiles file {}", p.display()))?;
+    }
+    Ok(set)
+}
+
+/// `shotgrade profiles`: a list, one profile in full, or the built-in file.
+pub fn profiles(args: ProfilesArgs) -> Result<()> {
+    if args.print {
+        print!("{}", shotgrade::core::profile::BUILTIN_PROFILES);
+        return Ok(());
+    }
+    let set = load_profiles(&args.profiles)?;
+    let Some(name) = args.name else {
+        println!("{:<16} TITLE", "PROFILE");
+        for (name, p) in set.iter() {
+            println!("{name:<16} {}", p.title);
+        }
+        println!("\nShow one in full with `shotgrade profiles NAME`.");
+        return Ok(());
+    };
+    let p = set.get(&name)?;
+    println!("{name}: {}\nsource: {}", p.title, p.source);
+    if !p.notes.is_empty() {
+        println!("notes: {}", p.notes);
+    }
+    if !p.formats.is_empty() {
+        println!("format: one of {}", p.formats.join(", "));
+    }
+    if !p.background.is_empty() {
+        let classes: Vec<&str> = p.background.iter().map(|c| c.name()).collect();
+        println!("background: one of {}", classes.join(", "));
+    }
+    for (measure, b) in &p.checks {
+        let limit = |label: &str, v: Option<f64>| v.map(|v| format!("{label} {v}"));
+        let parts: Vec<String> = [
+            limit("fail below", b.min),
+            limit("fail above", b.max),
+            limit("warn below", b.warn_min),
+            limit("warn above", b.warn_max),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        println!("{}: {}", measure.name(), parts.join(", "));
+    }
+    Ok(())
 }
 
 /// Loads the weights the user asked for, refusing untrained ones unless allowed.

@@ -5,6 +5,7 @@ mod cli;
 mod eval;
 mod info;
 mod output;
+mod report;
 mod score;
 mod synth;
 mod train;
@@ -37,6 +38,8 @@ fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Models(args) => info::models(args).map(|_| ExitCode::SUCCESS),
         Command::Config(args) => info::config(args).map(|_| ExitCode::SUCCESS),
+        Command::Profiles(args) => info::profiles(args).map(|_| ExitCode::SUCCESS),
+        Command::Report(args) => report::run(args).map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
         Command::Synth(args) => synth::run(args).map(|_| ExitCode::SUCCESS),
         Command::Train(cmd) => train::run(cmd).map(|_| ExitCode::SUCCESS),

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use shotgrade::Row;
+use shotgrade::core::Status;
 use std::io::Write;
 
 use crate::cli::Format;
@@ -59,7 +60,7 @@ impl RowWriter for JsonArray {
 }
 
 /// CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 25] = [
+pub const CSV_COLUMNS: [&str; 29] = [
     "path",
     "status",
     "scene",
@@ -85,6 +86,10 @@ pub const CSV_COLUMNS: [&str; 25] = [
     "error_kind",
     "error_message",
     "reasons",
+    "profile",
+    "profile_status",
+    "profile_failed",
+    "profile_warned",
 ];
 
 struct Csv {
@@ -112,6 +117,17 @@ impl RowWriter for Csv {
                 r
             }
             Row::Scored(s) => {
+                let profile = s.profile.as_ref();
+                let checks = |status: Status| {
+                    profile
+                        .map(|p| {
+                            p.with_status(status)
+                                .map(|c| c.check.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        })
+                        .unwrap_or_default()
+                };
                 let main = s.position.main.as_ref();
                 let coord = |f: fn(&shotgrade::core::BBox) -> f32| {
                     main.map(|m| num(f(&m.bbox))).unwrap_or_default()
@@ -152,6 +168,10 @@ impl RowWriter for Csv {
                         .map(|r| r.message.as_str())
                         .collect::<Vec<_>>()
                         .join(" | "),
+                    profile.map(|p| p.name.clone()).unwrap_or_default(),
+                    profile.map(|p| p.status.to_string()).unwrap_or_default(),
+                    checks(Status::Fail),
+                    checks(Status::Warn),
                 ]
             }
         };
@@ -162,6 +182,9 @@ impl RowWriter for Csv {
         Ok(self.out.flush()?)
     }
 }
+
+/// Reasons shown under a table row, besides the top one on the row itself.
+const TABLE_EXTRA_REASONS: usize = 2;
 
 struct Table {
     out: Box<dyn Write>,
@@ -192,6 +215,29 @@ impl RowWriter for Table {
                     s.path,
                     reason
                 )?;
+                // The next reasons and the profile's verdict on indented lines below the row.
+                for r in s.reasons.iter().skip(1).take(TABLE_EXTRA_REASONS) {
+                    writeln!(self.out, "{:>72}{}", "· ", r.message)?;
+                }
+                if let Some(p) = &s.profile {
+                    let worst: Vec<String> = p
+                        .with_status(Status::Fail)
+                        .chain(p.with_status(Status::Warn))
+                        .map(|c| format!("{} {}: {}", c.status, c.check, c.measured))
+                        .collect();
+                    writeln!(
+                        self.out,
+                        "{:>72}{} {}{}",
+                        "· ",
+                        p.name,
+                        p.status.to_string().to_uppercase(),
+                        if worst.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" — {}", worst.join("; "))
+                        }
+                    )?;
+                }
             }
             Row::Error(e) => {
                 writeln!(

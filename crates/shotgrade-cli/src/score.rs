@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shotgrade::image::Limits;
-use shotgrade::{Grader, GraderSettings, Row, Source};
+use shotgrade::{GradeOptions, Grader, GraderSettings, Row, Source};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -102,10 +102,15 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         limits,
         scoring,
         batch_size: args.batch_size,
+        profiles: crate::info::load_profiles(&args.profiles)?,
         ..GraderSettings::default()
     };
     let grader = Grader::new(models, settings)?;
-    let scene = grader.resolve_scene(args.scene.as_deref())?;
+    let options = GradeOptions {
+        scene: Some(grader.resolve_scene(args.scene.as_deref())?),
+        profile: args.profile.clone(),
+    };
+    grader.check_options(&options)?;
 
     let inputs = collect_inputs(&args.paths, args.all_files);
     let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
@@ -137,6 +142,12 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         bar
     };
 
+    if let Some(dir) = &args.overlays {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create overlay folder {}", dir.display()))?;
+    }
+    // Rows are kept for the HTML report only when one is asked for.
+    let mut kept: Vec<Row> = Vec::new();
     let mut failed = 0usize;
     for chunk in inputs.chunks(args.batch_size.max(1)) {
         let sources: Vec<Source> = chunk
@@ -146,7 +157,7 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 Input::Unreadable(..) => None,
             })
             .collect();
-        let mut graded = grader.grade(&sources, Some(&scene)).into_iter();
+        let mut graded = grader.grade(&sources, &options).into_iter();
         for input in chunk {
             let row = match input {
                 Input::File(p) => graded.next().unwrap_or_else(|| {
@@ -160,11 +171,35 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 failed += 1;
             }
             writer.write_row(&row).context("cannot write output")?;
+            if let (Some(dir), Row::Scored(s)) = (&args.overlays, &row)
+                && let Err(e) = crate::report::write_overlay(dir, s)
+            {
+                eprintln!("warning: {e:#}");
+            }
+            if args.report.is_some() {
+                kept.push(row);
+            }
         }
         progress.inc(chunk.len() as u64);
     }
     writer.finish().context("cannot write output")?;
     progress.finish_and_clear();
+    if let Some(path) = &args.report {
+        let settings = shotgrade_report::ReportSettings {
+            title: "shotgrade report".into(),
+            source: format!(
+                "{} inputs · scene {}{}",
+                inputs.len(),
+                options.scene.as_deref().unwrap_or("default"),
+                options
+                    .profile
+                    .as_deref()
+                    .map(|p| format!(" · profile {p}"))
+                    .unwrap_or_default()
+            ),
+        };
+        crate::report::write_report(&kept, path, &settings, true)?;
+    }
     if failed > 0 {
         eprintln!("{failed} of {} inputs could not be scored", inputs.len());
         return Ok(ExitCode::from(crate::EXIT_SOME_FAILED));

@@ -34,6 +34,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 eval_every: a.eval_every,
                 patience: a.patience,
                 validation_size: a.validation_size,
+                init_from: a.init_from,
                 ..BackgroundTrainSettings::default()
             };
             serde_json::to_string_pretty(&train_background(&settings, &mut log)?)?
@@ -50,6 +51,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 eval_every: a.eval_every,
                 patience: a.patience,
                 validation_size: a.validation_size,
+                init_from: a.init_from,
                 ..PositionTrainSettings::default()
             };
             serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
@@ -72,6 +74,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 eval_every: a.eval_every,
                 patience: a.patience,
                 validation_size: a.validation_size,
+                init_from: a.init_from,
                 ..ExperienceTrainSettings::default()
             };
             serde_json::to_string_pretty(&train_experience(&settings, &mut log)?)?

@@ -117,13 +117,13 @@ fn csv_json_table_and_output_file() {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().expect("header").clone();
     assert_eq!(headers.get(0), Some("path"));
-    assert_eq!(headers.len(), 25);
+    assert_eq!(headers.len(), 29);
     let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
     assert_eq!(records.len(), example_count());
     assert!(
         records
             .iter()
-            .all(|r| r.len() == 25 && r.get(1) == Some("ok"))
+            .all(|r| r.len() == 29 && r.get(1) == Some("ok"))
     );
 
     let json_out = score(&["--format", "json"]);

@@ -3,7 +3,7 @@
 //! The parts of shotgrade that are plain logic: the domain types ([`BackgroundClass`],
 //! [`Detection`], [`Report`]), geometry ([`BBox`], IoU, NMS, [`Letterbox`]), decoding of the
 //! position network's raw grid output, and the scoring policy that turns model outputs into
-//! 0–100 scores with reasons.
+//! 0–100 scores with reasons, and the marketplace rule profiles ([`ProfileSet`]).
 //!
 //! Nothing here depends on a neural-network framework or touches files, so every rule can be
 //! unit- and property-tested in isolation and reused by the CLI, the server and the library.
@@ -12,12 +12,16 @@ pub mod config;
 pub mod detect;
 pub mod geometry;
 pub mod policy;
+pub mod profile;
 pub mod report;
+pub mod row;
 pub mod types;
 
 pub use config::{ConfigError, ScoringConfig};
 pub use detect::{DetectionDecoder, GridLevel, POSITION_CELL_WIDTH};
 pub use geometry::{BBox, Letterbox, iou, nms};
 pub use policy::{ModelOutputs, score};
+pub use profile::{ProfileReport, ProfileSet, Status, check_profile};
 pub use report::{ImageFacts, Reason, Report, Scores};
+pub use row::{ErrorBody, ErrorRow, Row, ScoredRow};
 pub use types::{BACKGROUND_CLASSES, BackgroundClass, Detection, PositionCategory};

@@ -125,6 +125,7 @@ pub fn score(
         background,
         position,
         reasons,
+        profile: None,
     })
 }
 
@@ -257,6 +258,7 @@ fn position_score(
             PositionVerdict {
                 main: None,
                 detections: 0,
+                other_products: 0,
             },
             p.no_product_score,
         );
@@ -390,6 +392,10 @@ fn position_score(
             touches,
         }),
         detections: usable.len(),
+        other_products: usable
+            .iter()
+            .filter(|d| !std::ptr::eq(**d, main) && d.bbox.area() >= 0.25 * main.bbox.area())
+            .count(),
     };
     (verdict, score)
 }
@@ -410,6 +416,7 @@ mod tests {
             transparent_fraction: 0.0,
             border_rgb: [255, 255, 255],
             border_pure_white_fraction: 1.0,
+            border_near_white_fraction: 1.0,
         }
     }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::geometry::BBox;
+use crate::profile::ProfileReport;
 use crate::types::{BackgroundClass, PositionCategory};
 
 /// Facts about the file and its pixels that the loader measures (not the models).
@@ -25,6 +26,9 @@ pub struct ImageFacts {
     pub border_rgb: [u8; 3],
     /// Share of border-band pixels that are exactly RGB 255,255,255.
     pub border_pure_white_fraction: f32,
+    /// Share of border-band pixels with every channel at 250 or more.
+    #[serde(default)]
+    pub border_near_white_fraction: f32,
 }
 
 /// The sub-scores and the total, all 0–100, higher is better.
@@ -57,6 +61,10 @@ pub struct PositionVerdict {
     pub main: Option<MainProduct>,
     /// Number of products found after NMS.
     pub detections: usize,
+    /// Other confident products at least a quarter the size of the main one: props, extra
+    /// items, a second product.
+    #[serde(default)]
+    pub other_products: usize,
 }
 
 /// The main product and the measurements the position score is made of.
@@ -96,4 +104,7 @@ pub struct Report {
     pub position: PositionVerdict,
     /// Deductions, largest first.
     pub reasons: Vec<Reason>,
+    /// The marketplace profile's checks, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileReport>,
 }

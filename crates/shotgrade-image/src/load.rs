@@ -123,7 +123,7 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
         (img.to_rgb8(), 0.0)
     };
     drop(img);
-    let (border_rgb, border_pure_white_fraction) = border_stats(&rgb);
+    let border = border_stats(&rgb);
     Ok(LoadedImage {
         facts: ImageFacts {
             width: rgb.width(),
@@ -132,8 +132,9 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
             file_bytes: bytes.len() as u64,
             has_alpha,
             transparent_fraction,
-            border_rgb,
-            border_pure_white_fraction,
+            border_rgb: border.mean,
+            border_pure_white_fraction: border.pure_white,
+            border_near_white_fraction: border.near_white,
         },
         rgb,
     })
@@ -265,13 +266,24 @@ fn flatten_on_white(img: &DynamicImage) -> (RgbImage, f32) {
     )
 }
 
-/// Mean colour and pure-white share of the border band (2 % of the shorter side, at least 1 px).
-fn border_stats(rgb: &RgbImage) -> ([u8; 3], f32) {
+/// What the border band (2 % of the shorter side, at least 1 px) looks like.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct BorderStats {
+    mean: [u8; 3],
+    /// Share of band pixels at exactly RGB 255,255,255.
+    pure_white: f32,
+    /// Share of band pixels with every channel ≥ [`NEAR_WHITE`].
+    near_white: f32,
+}
+
+/// Lowest channel value that still counts as "near white" (what marketplaces tolerate).
+pub const NEAR_WHITE: u8 = 250;
+
+fn border_stats(rgb: &RgbImage) -> BorderStats {
     let (w, h) = rgb.dimensions();
     let band = ((w.min(h) as f32 * 0.02).round() as u32).max(1);
     let mut sum = [0u64; 3];
-    let mut white = 0u64;
-    let mut count = 0u64;
+    let (mut white, mut near, mut count) = (0u64, 0u64, 0u64);
     for (x, y, p) in rgb.enumerate_pixels() {
         let on_border = x < band || y < band || x + band >= w || y + band >= h;
         if !on_border {
@@ -283,11 +295,17 @@ fn border_stats(rgb: &RgbImage) -> ([u8; 3], f32) {
         if p.0 == [255, 255, 255] {
             white += 1;
         }
+        if p.0.iter().all(|&v| v >= NEAR_WHITE) {
+            near += 1;
+        }
         count += 1;
     }
     let count = count.max(1);
-    let mean = sum.map(|s| ((s + count / 2) / count) as u8);
-    (mean, white as f32 / count as f32)
+    BorderStats {
+        mean: sum.map(|s| ((s + count / 2) / count) as u8),
+        pure_white: white as f32 / count as f32,
+        near_white: near as f32 / count as f32,
+    }
 }
 
 #[cfg(test)]
@@ -334,9 +352,15 @@ mod tests {
                 img.put_pixel(x, y, image::Rgb([10, 20, 30]));
             }
         }
-        assert_eq!(border_stats(&img), ([255, 255, 255], 1.0));
+        let stats = |img: &RgbImage| {
+            let s = border_stats(img);
+            (s.mean, s.pure_white, s.near_white)
+        };
+        assert_eq!(stats(&img), ([255, 255, 255], 1.0, 1.0));
         let grey = RgbImage::from_pixel(50, 30, image::Rgb([231, 231, 231]));
-        assert_eq!(border_stats(&grey), ([231, 231, 231], 0.0));
+        assert_eq!(stats(&grey), ([231, 231, 231], 0.0, 0.0));
+        let off_white = RgbImage::from_pixel(50, 30, image::Rgb([252, 251, 250]));
+        assert_eq!(stats(&off_white), ([252, 251, 250], 0.0, 1.0));
     }
 
     #[test]

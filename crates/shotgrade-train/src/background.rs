@@ -52,6 +52,9 @@ pub struct BackgroundTrainSettings {
     pub validation_size: usize,
     pub compose: ComposeSettings,
     pub config: BackgroundNetConfig,
+    /// Start from these weights (fine-tuning or continuing a run) instead of a fresh
+    /// network; their file's shape replaces `config`.
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for BackgroundTrainSettings {
@@ -73,6 +76,7 @@ impl Default for BackgroundTrainSettings {
                 degrade_probability: 0.5,
             },
             config: BackgroundNetConfig::new(),
+            init_from: None,
         }
     }
 }
@@ -144,7 +148,15 @@ pub fn train_background(
     settings: &BackgroundTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<BackgroundReport, TrainError> {
-    settings.config.validate().map_err(TrainError::Settings)?;
+    let (init, config) = match &settings.init_from {
+        Some(path) => {
+            let (net, config) =
+                shotgrade_models::load_background(path, &Device::flex().autodiff())?;
+            (Some(net), config)
+        }
+        None => (None, settings.config.clone()),
+    };
+    config.validate().map_err(TrainError::Settings)?;
     if settings.batch_size < 2
         || settings.eval_every == 0
         || !(0.0..1.0).contains(&settings.real_fraction)
@@ -154,7 +166,7 @@ pub fn train_background(
         ));
     }
     let started = Instant::now();
-    let size = settings.config.input_size;
+    let size = config.input_size;
     let size_u32 = size as u32;
     log("loading assets and real photos…");
     let assets = Assets::load(&settings.assets, 320, 640)?;
@@ -187,7 +199,7 @@ pub fn train_background(
 
     let train_device = Device::flex().autodiff();
     let eval_device = Device::flex();
-    let mut model: BackgroundNet = settings.config.init(&train_device);
+    let mut model: BackgroundNet = init.unwrap_or_else(|| config.init(&train_device));
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let real_per_batch = if real_train.is_empty() {
@@ -240,7 +252,7 @@ pub fn train_background(
                 weights::save_net(
                     &net,
                     NetKind::Background,
-                    &settings.config.to_string(),
+                    &config.to_string(),
                     true,
                     &provenance(settings, steps_run),
                     &best_path,

@@ -132,6 +132,9 @@ pub struct ExperienceTrainSettings {
     pub validation_size: usize,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
+    /// Start from these weights (fine-tuning or continuing a run) instead of a fresh
+    /// network; their file's shape replaces `config`.
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for ExperienceTrainSettings {
@@ -153,6 +156,7 @@ impl Default for ExperienceTrainSettings {
                 degrade_probability: 0.0,
             },
             config: ExperienceNetConfig::new(),
+            init_from: None,
         }
     }
 }
@@ -255,14 +259,22 @@ pub fn train_experience(
     settings: &ExperienceTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<ExperienceReport, TrainError> {
-    settings.config.validate().map_err(TrainError::Settings)?;
+    let (init, config) = match &settings.init_from {
+        Some(path) => {
+            let (net, config) =
+                shotgrade_models::load_experience(path, &Device::flex().autodiff())?;
+            (Some(net), config)
+        }
+        None => (None, settings.config.clone()),
+    };
+    config.validate().map_err(TrainError::Settings)?;
     if settings.batch_size < 2 || settings.eval_every == 0 {
         return Err(TrainError::Settings(
             "need batch_size >= 2 and eval_every >= 1".into(),
         ));
     }
     let started = Instant::now();
-    let side = settings.config.input_size;
+    let side = config.input_size;
     log("loading assets…");
     let assets = Assets::load(&settings.assets, 320, 640)?;
     let val_seeds: Vec<u64> = (0..settings.validation_size as u64)
@@ -272,8 +284,8 @@ pub fn train_experience(
 
     let device = Device::flex().autodiff();
     let eval_device = Device::flex();
-    let mut main: ExperienceNet = settings.config.init(&device);
-    let mut twin: ExperienceNet = settings.config.init(&device);
+    let mut twin: ExperienceNet = init.clone().unwrap_or_else(|| config.init(&device));
+    let mut main: ExperienceNet = init.unwrap_or_else(|| config.init(&device));
     let mut optim_main = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut optim_twin = AdamWConfig::new().with_weight_decay(1e-4).init();
     create_out_dir(&settings.out)?;
@@ -363,7 +375,7 @@ pub fn train_experience(
                 weights::save_net(
                     &net,
                     NetKind::Experience,
-                    &settings.config.to_string(),
+                    &config.to_string(),
                     true,
                     &meta,
                     &best_path,

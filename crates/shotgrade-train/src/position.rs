@@ -6,16 +6,18 @@
 //! outside its cell, so neighbours can predict it too, which triples the positives and speeds
 //! up learning. Losses:
 //! * objectness: binary cross-entropy on every cell (positives weighted `POSITIVE_WEIGHT`);
-//! * box: squared error of the centre offsets after the sigmoid, smooth-L1 of the log sizes;
+//! * box: 1 − GIoU of the decoded box (in the cell's units) plus a light smooth-L1 of the log
+//!   sizes; the objectness target of a positive is raised with its current IoU;
 //! * subject: binary cross-entropy of the subject logit on positive cells.
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::{BBox, DetectionDecoder, GridLevel, iou};
 use shotgrade_models::weights::{self, NetKind};
-use shotgrade_models::{PositionNet, PositionNetConfig};
+use shotgrade_models::{PositionNet, PositionNetConfig, PositionOutput};
 use shotgrade_synth::{Assets, ComposeSettings, compose};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -29,6 +31,9 @@ use crate::schedule::{BestTracker, Progress, create_out_dir, learning_rate, writ
 
 /// Weight of a positive cell's objectness loss relative to the mean over negatives.
 pub const POSITIVE_WEIGHT: f32 = 5.0;
+
+/// Objectness target of a positive cell whose box does not overlap the product at all.
+const IOU_FLOOR: f32 = 0.3;
 
 /// One preprocessed example with its dense targets.
 #[derive(Debug, Clone)]
@@ -133,6 +138,9 @@ pub struct PositionTrainSettings {
     pub validation_size: usize,
     pub compose: ComposeSettings,
     pub config: PositionNetConfig,
+    /// Start from these weights (fine-tuning or continuing a run) instead of a fresh
+    /// network; their file's shape replaces `config`.
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for PositionTrainSettings {
@@ -142,7 +150,7 @@ impl Default for PositionTrainSettings {
             out: PathBuf::from("runs/position"),
             steps: 4000,
             batch_size: 16,
-            learning_rate: 2e-3,
+            learning_rate: 1e-3,
             seed: 1,
             eval_every: 250,
             patience: 4,
@@ -153,6 +161,7 @@ impl Default for PositionTrainSettings {
                 degrade_probability: 0.3,
             },
             config: PositionNetConfig::new(),
+            init_from: None,
         }
     }
 }
@@ -253,21 +262,98 @@ fn bce_with_logits(x: Tensor<2>, y: Tensor<2>) -> Tensor<2> {
     x.clone().clamp_min(0.0) - x.clone() * y + (x.abs().neg().exp() + 1.0).log()
 }
 
+/// Box overlap in a cell's own units, from raw `[tx, ty, tw, th]` predictions and the
+/// `[ox, oy, ln w, ln h]` targets of [`cell_targets`]: `(IoU, GIoU)`, each `[n, cells, 1]`.
+///
+/// Both boxes are decoded exactly as [`GridLevel::decode`] does, divided by the stride; IoU
+/// does not change under that scaling.
+fn cell_overlap(raw: Tensor<3>, target: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+    let centre = |t: Tensor<3>| t * 2.0 - 0.5;
+    let px = centre(sigmoid(raw.clone().narrow(2, 0, 1)));
+    let py = centre(sigmoid(raw.clone().narrow(2, 1, 1)));
+    let pw = raw.clone().narrow(2, 2, 1).clamp(-6.0, 6.0).exp();
+    let ph = raw.narrow(2, 3, 1).clamp(-6.0, 6.0).exp();
+    let tx = centre(target.clone().narrow(2, 0, 1));
+    let ty = centre(target.clone().narrow(2, 1, 1));
+    let tw = target.clone().narrow(2, 2, 1).exp();
+    let th = target.narrow(2, 3, 1).exp();
+    let edges = |c: Tensor<3>, half: Tensor<3>| (c.clone() - half.clone(), c + half);
+    let (px0, px1) = edges(px, pw.clone() / 2.0);
+    let (py0, py1) = edges(py, ph.clone() / 2.0);
+    let (tx0, tx1) = edges(tx, tw.clone() / 2.0);
+    let (ty0, ty1) = edges(ty, th.clone() / 2.0);
+    let overlap = |a0: Tensor<3>, a1: Tensor<3>, b0: Tensor<3>, b1: Tensor<3>| {
+        (a1.min_pair(b1) - a0.max_pair(b0)).clamp_min(0.0)
+    };
+    let span = |a0: Tensor<3>, a1: Tensor<3>, b0: Tensor<3>, b1: Tensor<3>| {
+        a1.max_pair(b1) - a0.min_pair(b0)
+    };
+    let inter = overlap(px0.clone(), px1.clone(), tx0.clone(), tx1.clone())
+        * overlap(py0.clone(), py1.clone(), ty0.clone(), ty1.clone());
+    let union = pw * ph + tw * th - inter.clone() + 1e-6;
+    let hull = span(px0, px1, tx0, tx1) * span(py0, py1, ty0, ty1) + 1e-6;
+    let iou = inter / union.clone();
+    let giou = iou.clone() - (hull.clone() - union) / hull;
+    (iou, giou)
+}
+
+/// The training loss of one batch (see the module docs); `obj_t`, `subj_t` are `[n, cells]`,
+/// `box_t` is `[n, cells, 4]`.
+fn position_loss(
+    out: PositionOutput,
+    obj_t: Tensor<2>,
+    box_t: Tensor<3>,
+    subj_t: Tensor<2>,
+) -> Tensor<1> {
+    let [n, cells, _] = box_t.dims();
+    let obj_logit = out.probability.reshape([n, cells]);
+    let subj_logit = out.category.reshape([n, cells]);
+    let positives = obj_t.clone().sum().clamp_min(1.0);
+    let mask3 = obj_t.clone().reshape([n, cells, 1]);
+
+    // Box: 1 − GIoU on positive cells, plus a light smooth-L1 on the log sizes that keeps the
+    // size logits moving while the boxes do not overlap yet.
+    let (iou_now, giou) = cell_overlap(out.boxes.clone(), box_t.clone());
+    let size_err = (out.boxes.narrow(2, 2, 2) - box_t.narrow(2, 2, 2)).abs();
+    let smooth =
+        size_err.clone().clamp_max(1.0).powf_scalar(2.0) * 0.5 + (size_err - 1.0).clamp_min(0.0);
+    let box_loss =
+        (((giou.neg() + 1.0) + smooth.sum_dim(2) * 0.25) * mask3).sum() / positives.clone();
+
+    // Objectness: positives aim at `IOU_FLOOR + (1 − IOU_FLOOR) · IoU` of their current box, so
+    // the probability ranks well-placed boxes first (what mAP rewards).
+    let quality =
+        iou_now.detach().reshape([n, cells]).clamp(0.0, 1.0) * (1.0 - IOU_FLOOR) + IOU_FLOOR;
+    let obj_target = obj_t.clone() * quality;
+    let obj_bce = bce_with_logits(obj_logit, obj_target);
+    let weights = obj_t.clone() * (POSITIVE_WEIGHT - 1.0) + 1.0;
+    let obj_loss = (obj_bce * weights).sum() / (n * cells) as f64 * 10.0;
+    let subj_loss = (bce_with_logits(subj_logit, subj_t) * obj_t).sum() / positives;
+    obj_loss + box_loss * 2.0 + subj_loss
+}
+
 /// Trains, keeps the best network by synthetic mAP@0.5, writes `position.safetensors` and
 /// `position.metrics.json`.
 pub fn train_position(
     settings: &PositionTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<PositionReport, TrainError> {
-    settings.config.validate().map_err(TrainError::Settings)?;
+    let (init, config) = match &settings.init_from {
+        Some(path) => {
+            let (net, config) = shotgrade_models::load_position(path, &Device::flex().autodiff())?;
+            (Some(net), config)
+        }
+        None => (None, settings.config.clone()),
+    };
+    config.validate().map_err(TrainError::Settings)?;
     if settings.batch_size < 1 || settings.eval_every == 0 {
         return Err(TrainError::Settings(
             "need batch_size >= 1 and eval_every >= 1".into(),
         ));
     }
     let started = Instant::now();
-    let size = settings.config.input_size;
-    let levels = settings.config.levels();
+    let size = config.input_size;
+    let levels = config.levels();
     let cells: usize = levels.iter().map(GridLevel::cells).sum();
     log("loading assets…");
     let assets = Assets::load(&settings.assets, 320, 640)?;
@@ -278,7 +364,7 @@ pub fn train_position(
 
     let train_device = Device::flex().autodiff();
     let eval_device = Device::flex();
-    let mut model: PositionNet = settings.config.init(&train_device);
+    let mut model: PositionNet = init.unwrap_or_else(|| config.init(&train_device));
     let mut optim = AdamWConfig::new().with_weight_decay(5e-4).init();
     create_out_dir(&settings.out)?;
     let best_path = settings.out.join(NetKind::Position.file_name());
@@ -311,22 +397,7 @@ pub fn train_position(
         let subj_t = Tensor::<2>::from_data(TensorData::new(subj, [n, cells]), &train_device);
 
         let out = model.forward(x);
-        let obj_logit = out.probability.reshape([n, cells]);
-        let subj_logit = out.category.reshape([n, cells]);
-        let positives = obj_t.clone().sum().clamp_min(1.0);
-        let obj_bce = bce_with_logits(obj_logit, obj_t.clone());
-        let weights = obj_t.clone() * (POSITIVE_WEIGHT - 1.0) + 1.0;
-        let obj_loss = (obj_bce * weights).sum() / (n * cells) as f64 * 10.0;
-        let mask3 = obj_t.clone().reshape([n, cells, 1]);
-        let centre = (burn::tensor::activation::sigmoid(out.boxes.clone().narrow(2, 0, 2))
-            - box_t.clone().narrow(2, 0, 2))
-        .powf_scalar(2.0);
-        let size_err = (out.boxes.narrow(2, 2, 2) - box_t.narrow(2, 2, 2)).abs();
-        let smooth = size_err.clone().clamp_max(1.0).powf_scalar(2.0) * 0.5
-            + (size_err - 1.0).clamp_min(0.0);
-        let box_loss = ((centre * 4.0 + smooth) * mask3).sum() / positives.clone();
-        let subj_loss = (bce_with_logits(subj_logit, subj_t) * obj_t).sum() / positives;
-        let loss = obj_loss + box_loss * 2.0 + subj_loss;
+        let loss = position_loss(out, obj_t, box_t, subj_t);
 
         progress.add_loss(loss.clone().into_scalar::<f32>());
         let lr = learning_rate(step, settings.steps, settings.learning_rate, 100);
@@ -359,7 +430,7 @@ pub fn train_position(
                 weights::save_net(
                     &net,
                     NetKind::Position,
-                    &settings.config.to_string(),
+                    &config.to_string(),
                     true,
                     &meta,
                     &best_path,

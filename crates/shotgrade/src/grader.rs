@@ -2,13 +2,14 @@
 //! the scoring policy, and return one [`Row`] per input in input order.
 
 use rayon::prelude::*;
+use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
 use shotgrade_core::{DetectionDecoder, ModelOutputs, ScoringConfig};
 use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor};
 use shotgrade_models::{Batch, Models};
 use std::path::PathBuf;
 use thiserror::Error;
 
-use crate::row::Row;
+use shotgrade_core::row::Row;
 
 /// Everything that shapes grading besides the weights.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct GraderSettings {
     pub min_detection_probability: f32,
     /// NMS overlap threshold.
     pub nms_iou: f32,
+    /// Marketplace profiles a request may name (the built-in ones unless extended).
+    pub profiles: ProfileSet,
 }
 
 impl Default for GraderSettings {
@@ -31,15 +34,42 @@ impl Default for GraderSettings {
             batch_size: 16,
             min_detection_probability: 0.05,
             nms_iou: 0.5,
+            profiles: ProfileSet::builtin(),
         }
     }
 }
 
-/// A settings or scene problem found before any image is read.
+/// What one grading request asks for besides the images.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GradeOptions {
+    /// Application scene (product category); `None` = the configured default.
+    pub scene: Option<String>,
+    /// Marketplace profile to check every image against; `None` = no profile checks.
+    pub profile: Option<String>,
+}
+
+impl GradeOptions {
+    pub fn scene(scene: &str) -> Self {
+        GradeOptions {
+            scene: Some(scene.to_string()),
+            profile: None,
+        }
+    }
+}
+
+/// A scene and profile resolved against the settings.
+struct Resolved<'a> {
+    scene: String,
+    profile: Option<(&'a str, &'a Profile)>,
+}
+
+/// A settings, scene or profile problem found before any image is read.
 #[derive(Debug, Error)]
 pub enum GradeError {
     #[error(transparent)]
     Config(#[from] shotgrade_core::ConfigError),
+    #[error(transparent)]
+    Profile(#[from] shotgrade_core::profile::ProfileError),
     #[error("invalid setting: {0}")]
     Settings(String),
 }
@@ -108,22 +138,37 @@ impl Grader {
         Ok(name.to_string())
     }
 
+    /// Checks the scene and profile of a request before any image is read.
+    pub fn check_options(&self, options: &GradeOptions) -> Result<(), GradeError> {
+        self.resolve(options).map(|_| ())
+    }
+
+    fn resolve<'a>(&'a self, options: &'a GradeOptions) -> Result<Resolved<'a>, GradeError> {
+        let scene = self.resolve_scene(options.scene.as_deref())?;
+        let profile = match &options.profile {
+            None => None,
+            Some(name) => Some((name.as_str(), self.settings.profiles.get(name)?)),
+        };
+        Ok(Resolved { scene, profile })
+    }
+
     /// Grades one image held in memory.
-    pub fn grade_bytes(&self, name: &str, bytes: &[u8], scene: Option<&str>) -> Row {
+    pub fn grade_bytes(&self, name: &str, bytes: &[u8], options: &GradeOptions) -> Row {
         let source = Source::Bytes {
             name: name.to_string(),
             bytes: bytes.to_vec(),
         };
-        self.grade(&[source], scene)
+        self.grade(&[source], options)
             .pop()
             .unwrap_or_else(|| Row::error(name.to_string(), "io", "nothing graded".into()))
     }
 
     /// Grades a list of inputs; returns exactly one row per input, in input order. An unknown
-    /// scene fails every row (check it first with [`resolve_scene`](Self::resolve_scene)).
-    pub fn grade(&self, sources: &[Source], scene: Option<&str>) -> Vec<Row> {
-        let scene = match self.resolve_scene(scene) {
-            Ok(s) => s,
+    /// scene or profile fails every row (check it first with
+    /// [`check_options`](Self::check_options)).
+    pub fn grade(&self, sources: &[Source], options: &GradeOptions) -> Vec<Row> {
+        let resolved = match self.resolve(options) {
+            Ok(r) => r,
             Err(e) => {
                 return sources
                     .iter()
@@ -133,13 +178,13 @@ impl Grader {
         };
         let mut rows = Vec::with_capacity(sources.len());
         for chunk in sources.chunks(self.settings.batch_size) {
-            rows.extend(self.grade_chunk(chunk, &scene));
+            rows.extend(self.grade_chunk(chunk, &resolved));
         }
         rows
     }
 
     /// Decodes and preprocesses one chunk in parallel, then runs it as one batch.
-    fn grade_chunk(&self, chunk: &[Source], scene: &str) -> Vec<Row> {
+    fn grade_chunk(&self, chunk: &[Source], resolved: &Resolved) -> Vec<Row> {
         let limits = self.settings.limits;
         let prepared: Vec<Result<(LoadedImage, NetInputs), shotgrade_image::ImageError>> = chunk
             .par_iter()
@@ -195,10 +240,15 @@ impl Grader {
                         match shotgrade_core::score(
                             &model_outputs,
                             &loaded.facts,
-                            scene,
+                            &resolved.scene,
                             &self.settings.scoring,
                         ) {
-                            Ok(report) => Row::scored(source.name(), loaded.facts, report),
+                            Ok(mut report) => {
+                                report.profile = resolved.profile.map(|(name, p)| {
+                                    check_profile(name, p, &loaded.facts, &report)
+                                });
+                                Row::scored(source.name(), loaded.facts, report)
+                            }
                             Err(e) => Row::error(source.name(), "config", e.to_string()),
                         }
                     }
@@ -249,7 +299,7 @@ mod tests {
                 },
             })
             .collect();
-        let rows = g.grade(&sources, Some("food"));
+        let rows = g.grade(&sources, &GradeOptions::scene("food"));
         assert_eq!(rows.len(), 7);
         for (i, row) in rows.iter().enumerate() {
             assert_eq!(row.path(), format!("img{i}"));
@@ -295,10 +345,12 @@ mod tests {
     fn grading_is_deterministic_and_batch_independent() {
         let g = grader();
         let bytes = jpeg(200, 150);
-        let alone = serde_json::to_value(g.grade_bytes("a", &bytes, None)).expect("json");
+        let alone = serde_json::to_value(g.grade_bytes("a", &bytes, &GradeOptions::default()))
+            .expect("json");
         // Same input, same batch: bit-identical.
         assert_eq!(
-            serde_json::to_value(g.grade_bytes("a", &bytes, None)).expect("json"),
+            serde_json::to_value(g.grade_bytes("a", &bytes, &GradeOptions::default()))
+                .expect("json"),
             alone
         );
         // In a batch of three, floating-point sums run in another order: equal to ~1e-6.
@@ -308,7 +360,7 @@ mod tests {
                 bytes: bytes.clone(),
             })
             .collect();
-        for row in g.grade(&sources, None) {
+        for row in g.grade(&sources, &GradeOptions::default()) {
             let v = serde_json::to_value(&row).expect("json");
             assert!(close(&v, &alone, 1e-4), "{v}\nvs\n{alone}");
         }

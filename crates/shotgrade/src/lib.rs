@@ -5,23 +5,26 @@
 //! combined into one 0–100 score with reasons (S150).
 //!
 //! ```no_run
-//! use shotgrade::{Grader, GraderSettings};
+//! use shotgrade::{GradeOptions, Grader, GraderSettings};
 //! use shotgrade_models::{Device, Models};
 //!
 //! let device = Device::flex();
 //! let models = Models::embedded(&device).expect("this build has default weights")?;
 //! let grader = Grader::new(models, GraderSettings::default())?;
 //! let bytes = std::fs::read("photo.jpg")?;
-//! let row = grader.grade_bytes("photo.jpg", &bytes, None);
+//! let options = GradeOptions {
+//!     scene: Some("electronics".into()),
+//!     profile: Some("amazon-main".into()),
+//! };
+//! let row = grader.grade_bytes("photo.jpg", &bytes, &options);
 //! println!("{}", serde_json::to_string(&row)?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod grader;
-mod row;
 
-pub use grader::{GradeError, Grader, GraderSettings, Source};
-pub use row::{ErrorBody, Row, ScoredRow};
+pub use grader::{GradeError, GradeOptions, Grader, GraderSettings, Source};
 pub use shotgrade_core as core;
+pub use shotgrade_core::row::{ErrorBody, ErrorRow, Row, ScoredRow};
 pub use shotgrade_image as image;
 pub use shotgrade_models as models;

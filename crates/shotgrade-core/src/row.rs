@@ -1,11 +1,13 @@
-//! The result and error rows every front end (CLI, HTTP) emits, one per input.
+//! The result and error rows every front end (CLI, HTTP) emits, one per input; the HTML report
+//! reads them back from JSONL.
 
-use serde::Serialize;
-use shotgrade_core::report::{BackgroundVerdict, PositionVerdict};
-use shotgrade_core::{ImageFacts, Reason, Report, Scores};
+use serde::{Deserialize, Serialize};
+
+use crate::profile::ProfileReport;
+use crate::report::{BackgroundVerdict, ImageFacts, PositionVerdict, Reason, Report, Scores};
 
 /// One input's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Row {
     Scored(Box<ScoredRow>),
@@ -13,28 +15,31 @@ pub enum Row {
 }
 
 /// A scored image. `status` is always `"ok"`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoredRow {
     pub path: String,
-    pub status: &'static str,
+    pub status: String,
     pub scene: String,
     pub scores: Scores,
     pub image: ImageFacts,
     pub background: BackgroundVerdict,
     pub position: PositionVerdict,
     pub reasons: Vec<Reason>,
+    /// Marketplace profile checks, when a profile was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileReport>,
 }
 
 /// An input that could not be scored. `status` is always `"error"`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorRow {
     pub path: String,
-    pub status: &'static str,
+    pub status: String,
     pub error: ErrorBody,
 }
 
 /// Why an input failed: a stable `kind` and a message for people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// `unsupported_format`, `corrupt`, `too_large` or `io`.
     pub kind: String,
@@ -45,20 +50,21 @@ impl Row {
     pub fn scored(path: String, facts: ImageFacts, report: Report) -> Self {
         Row::Scored(Box::new(ScoredRow {
             path,
-            status: "ok",
+            status: "ok".into(),
             scene: report.scene,
             scores: report.scores,
             image: facts,
             background: report.background,
             position: report.position,
             reasons: report.reasons,
+            profile: report.profile,
         }))
     }
 
     pub fn error(path: String, kind: &str, message: String) -> Self {
         Row::Error(ErrorRow {
             path,
-            status: "error",
+            status: "error".into(),
             error: ErrorBody {
                 kind: kind.to_string(),
                 message,
