@@ -274,72 +274,53 @@ pub enum TwinLossArg {
 
 #[derive(Debug, Args)]
 pub struct TrainExperienceArgs {
-    /// The shared asset folder.
-    #[arg(long, default_value = "../shared/assets", value_name = "DIR")]
-    pub assets: PathBuf,
-    /// Output folder for experience.safetensors and experience.metrics.json.
-    #[arg(long, default_value = "runs/experience", value_name = "DIR")]
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub common: TrainCommon,
     /// How the twin's and the main network's losses combine.
     #[arg(long, value_enum, default_value_t = TwinLossArg::Ranked)]
     pub twin_loss: TwinLossArg,
-    /// Optimisation steps (batches of clean/degraded pairs).
-    #[arg(long, default_value_t = 3000)]
-    pub steps: usize,
-    #[arg(long, default_value_t = 16)]
-    pub batch_size: usize,
-    /// Peak learning rate (warm-up, then cosine decay).
-    #[arg(long, default_value_t = 1e-3)]
-    pub learning_rate: f64,
-    /// Seed of the composite stream.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Evaluate and keep the best weights every N steps.
-    #[arg(long, default_value_t = 250)]
-    pub eval_every: usize,
-    /// Stop after this many evaluations without improvement.
-    #[arg(long, default_value_t = 4)]
-    pub patience: usize,
-    /// Held-out synthetic validation pairs.
-    #[arg(long, default_value_t = 300)]
-    pub validation_size: usize,
-    /// Worker threads [default: all cores]
-    #[arg(long, short, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Start from these weights instead of a fresh network (fine-tune, or continue a run with
-    /// a new schedule); the file's network shape is used.
-    #[arg(long, value_name = "FILE")]
-    pub init_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct TrainPositionArgs {
+    #[command(flatten)]
+    pub common: TrainCommon,
+}
+
+/// Options every `train` subcommand shares. Unset ones take the network's defaults, which are
+/// the settings its shipped weights were trained with (see models/README.md).
+#[derive(Debug, Args)]
+pub struct TrainCommon {
     /// The shared asset folder.
     #[arg(long, default_value = "../shared/assets", value_name = "DIR")]
     pub assets: PathBuf,
-    /// Output folder for position.safetensors and position.metrics.json.
-    #[arg(long, default_value = "runs/position", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Optimisation steps (batches).
-    #[arg(long, default_value_t = 4000)]
-    pub steps: usize,
-    #[arg(long, default_value_t = 16)]
-    pub batch_size: usize,
-    /// Peak learning rate (warm-up, then cosine decay).
-    #[arg(long, default_value_t = 2e-3)]
-    pub learning_rate: f64,
+    /// Output folder for the weights and the metrics JSON [default: runs/NETWORK]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Optimisation steps [default: background 4000, position 2000, experience 800]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Images (or clean/degraded pairs) per step [default: background 32, others 16]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Peak learning rate, after warm-up, then cosine decay [default: 2e-3; experience 1e-3]
+    #[arg(long)]
+    pub learning_rate: Option<f64>,
     /// Seed of the composite stream.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Evaluate and keep the best weights every N steps.
-    #[arg(long, default_value_t = 250)]
-    pub eval_every: usize,
-    /// Stop after this many evaluations without improvement.
-    #[arg(long, default_value_t = 4)]
-    pub patience: usize,
-    /// Held-out synthetic validation images.
-    #[arg(long, default_value_t = 400)]
-    pub validation_size: usize,
+    /// Evaluate on the validation set and keep the best weights every N steps [default:
+    /// background 250, others 200]
+    #[arg(long, value_name = "N")]
+    pub eval_every: Option<usize>,
+    /// Stop after this many evaluations without improvement [default: background 5, position
+    /// 6, experience 10]
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Held-out synthetic validation set size [default: background 500, position 200,
+    /// experience 300]
+    #[arg(long)]
+    pub validation_size: Option<usize>,
     /// Worker threads [default: all cores]
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
@@ -351,42 +332,11 @@ pub struct TrainPositionArgs {
 
 #[derive(Debug, Args)]
 pub struct TrainBackgroundArgs {
-    /// The shared asset folder.
-    #[arg(long, default_value = "../shared/assets", value_name = "DIR")]
-    pub assets: PathBuf,
-    /// Output folder for background.safetensors and background.metrics.json.
-    #[arg(long, default_value = "runs/background", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Optimisation steps (batches).
-    #[arg(long, default_value_t = 3000)]
-    pub steps: usize,
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Peak learning rate (cosine decay).
-    #[arg(long, default_value_t = 2e-3)]
-    pub learning_rate: f64,
-    /// Seed of the composite stream.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub common: TrainCommon,
     /// Share of each batch taken from real photos with background hints.
     #[arg(long, default_value_t = 0.25)]
     pub real_fraction: f32,
-    /// Evaluate and keep the best weights every N steps.
-    #[arg(long, default_value_t = 250)]
-    pub eval_every: usize,
-    /// Stop after this many evaluations without improvement.
-    #[arg(long, default_value_t = 4)]
-    pub patience: usize,
-    /// Held-out synthetic validation images.
-    #[arg(long, default_value_t = 500)]
-    pub validation_size: usize,
-    /// Worker threads [default: all cores]
-    #[arg(long, short, value_name = "N")]
-    pub jobs: Option<usize>,
-    /// Start from these weights instead of a fresh network (fine-tune, or continue a run with
-    /// a new schedule); the file's network shape is used.
-    #[arg(long, value_name = "FILE")]
-    pub init_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,81 +2,77 @@
 
 use anyhow::{Context, Result};
 use shotgrade_train::{
-    BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings, TwinLoss,
+    BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings, RunSettings, TwinLoss,
     train_background, train_experience, train_position,
 };
 
-use crate::cli::{TrainCommand, TwinLossArg};
+use crate::cli::{TrainCommand, TrainCommon, TwinLossArg};
 
-fn threads(jobs: Option<usize>) -> Result<()> {
-    if let Some(jobs) = jobs {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
-            .build_global()
-            .context("cannot start the worker threads")?;
+impl TrainCommon {
+    /// Starts the worker threads and overrides the network's default run settings with the
+    /// options given.
+    fn apply(self, run: &mut RunSettings) -> Result<()> {
+        if let Some(jobs) = self.jobs {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(jobs.max(1))
+                .build_global()
+                .context("cannot start the worker threads")?;
+        }
+        run.assets = self.assets;
+        run.seed = self.seed;
+        run.init_from = self.init_from;
+        if let Some(v) = self.out {
+            run.out = v;
+        }
+        if let Some(v) = self.steps {
+            run.steps = v;
+        }
+        if let Some(v) = self.batch_size {
+            run.batch_size = v;
+        }
+        if let Some(v) = self.learning_rate {
+            run.learning_rate = v;
+        }
+        if let Some(v) = self.eval_every {
+            run.eval_every = v;
+        }
+        if let Some(v) = self.patience {
+            run.patience = v;
+        }
+        if let Some(v) = self.validation_size {
+            run.validation_size = v;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 pub fn run(cmd: TrainCommand) -> Result<()> {
     let mut log = |line: &str| eprintln!("{line}");
     let report = match cmd {
         TrainCommand::Background(a) => {
-            threads(a.jobs)?;
-            let settings = BackgroundTrainSettings {
-                assets: a.assets,
-                out: a.out,
-                steps: a.steps,
-                batch_size: a.batch_size,
-                learning_rate: a.learning_rate,
-                seed: a.seed,
+            let mut settings = BackgroundTrainSettings {
                 real_fraction: a.real_fraction,
-                eval_every: a.eval_every,
-                patience: a.patience,
-                validation_size: a.validation_size,
-                init_from: a.init_from,
                 ..BackgroundTrainSettings::default()
             };
+            a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_background(&settings, &mut log)?)?
         }
         TrainCommand::Position(a) => {
-            threads(a.jobs)?;
-            let settings = PositionTrainSettings {
-                assets: a.assets,
-                out: a.out,
-                steps: a.steps,
-                batch_size: a.batch_size,
-                learning_rate: a.learning_rate,
-                seed: a.seed,
-                eval_every: a.eval_every,
-                patience: a.patience,
-                validation_size: a.validation_size,
-                init_from: a.init_from,
-                ..PositionTrainSettings::default()
-            };
+            let mut settings = PositionTrainSettings::default();
+            a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
         }
         TrainCommand::Experience(a) => {
-            threads(a.jobs)?;
-            let settings = ExperienceTrainSettings {
-                assets: a.assets,
-                out: a.out,
-                steps: a.steps,
-                batch_size: a.batch_size,
-                learning_rate: a.learning_rate,
-                seed: a.seed,
+            let mut settings = ExperienceTrainSettings {
                 twin_loss: match a.twin_loss {
                     TwinLossArg::Seed => TwinLoss::Seed,
                     TwinLossArg::SeedSum => TwinLoss::SeedSum,
                     TwinLossArg::Ranked => TwinLoss::Ranked,
                     TwinLossArg::None => TwinLoss::None,
                 },
-                eval_every: a.eval_every,
-                patience: a.patience,
-                validation_size: a.validation_size,
-                init_from: a.init_from,
                 ..ExperienceTrainSettings::default()
             };
+            a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_experience(&settings, &mut log)?)?
         }
     };

@@ -27,6 +27,13 @@ use crate::report::{
 };
 use crate::types::{BACKGROUND_CLASSES, BackgroundClass, Detection};
 
+/// Deductions smaller than this (in points of the total) get no reason.
+const MIN_REASON_POINTS: f32 = 0.25;
+
+/// Below this aesthetic or cleanliness sub-score the visual reasons say "fix this" rather than
+/// "room to improve".
+const VISUAL_CONCERN: f32 = 70.0;
+
 /// What the three networks said about one image, in original-image coordinates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelOutputs {
@@ -84,25 +91,42 @@ pub fn score(
     let vis_sum = vw.aesthetic + vw.noise;
     let visual = clamp_score((vw.aesthetic * aesthetic + vw.noise * noise) / vis_sum);
     let vis_share = share(w.visual);
-    if aesthetic < 70.0 {
-        reasons.push(reason(
-            "visual",
-            "weak_aesthetics",
+    // Every visual deduction gets a reason; the advice sharpens below `VISUAL_CONCERN`.
+    if aesthetic < 100.0 {
+        let message = if aesthetic < VISUAL_CONCERN {
             format!(
                 "the photo looks unappealing (aesthetic {aesthetic:.0}/100): improve composition, \
                  lighting and contrast between product and background"
-            ),
+            )
+        } else {
+            format!(
+                "aesthetic {aesthetic:.0}/100: composition, colour harmony and product contrast \
+                 leave a little room"
+            )
+        };
+        reasons.push(reason(
+            "visual",
+            "weak_aesthetics",
+            message,
             (100.0 - aesthetic) * vw.aesthetic / vis_sum * vis_share,
         ));
     }
-    if noise < 70.0 {
-        reasons.push(reason(
-            "visual",
-            "noisy_or_blurred",
+    if noise < 100.0 {
+        let message = if noise < VISUAL_CONCERN {
             format!(
                 "the photo looks noisy, blurred or over-compressed (cleanliness {noise:.0}/100): \
                  use more light, a steady camera and a higher JPEG quality"
-            ),
+            )
+        } else {
+            format!(
+                "cleanliness {noise:.0}/100: slight noise, softness or compression; a sharper, \
+                 better-lit shot or a higher JPEG quality would help"
+            )
+        };
+        reasons.push(reason(
+            "visual",
+            "noisy_or_blurred",
+            message,
             (100.0 - noise) * vw.noise / vis_sum * vis_share,
         ));
     }
@@ -110,7 +134,8 @@ pub fn score(
     let total = clamp_score(
         share(w.background) * bg_score + share(w.position) * pos_score + vis_share * visual,
     );
-    reasons.retain(|r| r.points > 0.05);
+    // Crumbs below a quarter point are nothing a seller can act on.
+    reasons.retain(|r| r.points >= MIN_REASON_POINTS);
     reasons.sort_by(|a, b| b.points.total_cmp(&a.points));
     Ok(Report {
         scene: scene.to_string(),
@@ -359,16 +384,18 @@ fn position_score(
             part(2),
         ));
     }
-    if subject_factor < 0.9 {
-        reasons.push(reason(
-            "position",
-            "not_main_subject",
+    if subject_factor < 1.0 {
+        let sure = pct(main.subject_probability);
+        let message = if main.subject_probability < 0.5 {
             format!(
-                "the product does not hold the subject position ({:.0} % sure it does): make it the clear main subject",
-                pct(main.subject_probability)
-            ),
-            part(3),
-        ));
+                "the product does not hold the subject position ({sure:.0} % sure it does): make it the clear main subject"
+            )
+        } else {
+            format!(
+                "the product is probably the main subject ({sure:.0} % sure): a clearer, more central placement removes the doubt"
+            )
+        };
+        reasons.push(reason("position", "not_main_subject", message, part(3)));
     }
     if confidence < 1.0 {
         reasons.push(reason(
@@ -592,6 +619,17 @@ mod tests {
             for reason in &r.reasons {
                 prop_assert!(reason.points >= 0.0 && !reason.message.is_empty());
             }
+        }
+
+        #[test]
+        fn reasons_account_for_the_whole_loss(o in any_outputs(), w in 50u32..3000, h in 50u32..3000) {
+            let r = score(&o, &facts(w, h), "general", &ScoringConfig::default()).unwrap();
+            let explained: f32 = r.reasons.iter().map(|x| x.points).sum();
+            let lost = 100.0 - r.scores.total;
+            // Rounding to 0.1 per reason, dropped crumbs below MIN_REASON_POINTS and a
+            // background loss of at most 0.5 × its share leave a small gap; anything larger is
+            // an unexplained deduction.
+            prop_assert!((explained - lost).abs() <= 2.0, "explained {explained} of {lost}: {:?}", r.reasons);
         }
 
         #[test]

@@ -341,7 +341,7 @@ pub fn check_profile(
 ) -> ProfileReport {
     let mut checks = Vec::new();
     if !profile.formats.is_empty() {
-        let ok = profile.formats.iter().any(|f| *f == facts.format);
+        let ok = profile.formats.contains(&facts.format);
         let wanted = profile.formats.join(", ");
         checks.push(CheckResult {
             check: "format".into(),

@@ -90,7 +90,7 @@ pub fn render(entries: &[Entry<'_>], settings: &ReportSettings) -> String {
         card(&mut h, i, &entries[i]);
     }
     h.push_str("</section>\n");
-    let _ = write!(h, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(h, "<script>{SCRIPT}</script></body></html>");
     h
 }
 
@@ -103,13 +103,13 @@ fn summary(h: &mut String, scored: &[&ScoredRow], errors: usize, total: usize) {
         totals[totals.len() / 2]
     };
     let mean = totals.iter().sum::<f32>() / totals.len().max(1) as f32;
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<section id=\"summary\"><h2>Summary</h2><div class=\"stats\">\
          <div><b id=\"count-images\">{total}</b> images</div>\
          <div><b id=\"count-scored\">{}</b> scored</div>\
          <div><b id=\"count-errors\">{errors}</b> errors</div>\
-         <div><b>{median:.0}</b> median score</div><div><b>{mean:.1}</b> mean score</div></div>\n",
+         <div><b>{median:.0}</b> median score</div><div><b>{mean:.1}</b> mean score</div></div>",
         scored.len()
     );
 
@@ -229,13 +229,13 @@ fn table(h: &mut String, entries: &[Entry<'_>], order: &[usize]) {
                     .map(|p| status_badge(p.status))
                     .unwrap_or_default();
                 let all_reasons: Vec<&str> = s.reasons.iter().map(|r| r.message.as_str()).collect();
-                let _ = write!(
+                let _ = writeln!(
                     h,
                     "<tr class=\"row\" data-class=\"{class}\" data-search=\"{search}\">\
                      <td>{thumb}</td><td><a href=\"#card-{i}\">{path}</a></td>\
                      <td class=\"num total\" style=\"color:{colour}\">{:.1}</td>\
                      <td class=\"num\">{:.0}</td><td class=\"num\">{:.0}</td><td class=\"num\">{:.0}</td>\
-                     <td>{class}</td><td>{profile}</td><td class=\"reason\">{}</td></tr>\n",
+                     <td>{class}</td><td>{profile}</td><td class=\"reason\">{}</td></tr>",
                     s.scores.total,
                     s.scores.background,
                     s.scores.position,
@@ -253,12 +253,12 @@ fn table(h: &mut String, entries: &[Entry<'_>], order: &[usize]) {
                 );
             }
             Row::Error(err) => {
-                let _ = write!(
+                let _ = writeln!(
                     h,
                     "<tr class=\"row error\" data-class=\"error\" data-search=\"{search}\">\
                      <td></td><td><a href=\"#card-{i}\">{path}</a></td>\
                      <td class=\"num total\">–</td><td></td><td></td><td></td><td>error</td><td></td>\
-                     <td class=\"reason\">{kind}: {message}</td></tr>\n",
+                     <td class=\"reason\">{kind}: {message}</td></tr>",
                     search = escape(&format!("{} error {}", err.path, err.error.message)),
                     path = escape(&err.path),
                     kind = escape(&err.error.kind),
@@ -283,10 +283,10 @@ fn css_colour(score: f32) -> &'static str {
 fn card(h: &mut String, i: usize, e: &Entry<'_>) {
     match e.row {
         Row::Error(err) => {
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<article class=\"card error\" id=\"card-{i}\"><h3>{}</h3>\
-                 <p class=\"reason\">could not be scored — {}: {}</p></article>\n",
+                 <p class=\"reason\">could not be scored — {}: {}</p></article>",
                 escape(&err.path),
                 escape(&err.error.kind),
                 escape(&err.error.message)

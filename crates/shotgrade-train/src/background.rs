@@ -16,7 +16,9 @@ use thiserror::Error;
 
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
 use crate::metrics::{ClassMetrics, classification};
-use crate::schedule::{BestTracker, Progress, create_out_dir, learning_rate, write_report};
+use crate::schedule::{
+    BestTracker, Progress, RunSettings, create_out_dir, learning_rate, write_report,
+};
 
 /// A training run that could not go on.
 #[derive(Debug, Error)]
@@ -34,49 +36,36 @@ pub enum TrainError {
 /// Everything a background training run needs.
 #[derive(Debug, Clone)]
 pub struct BackgroundTrainSettings {
-    /// The shared asset folder.
-    pub assets: PathBuf,
-    /// Where weights, checkpoint and metrics go.
-    pub out: PathBuf,
-    pub steps: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub seed: u64,
+    /// Folders, length, schedule and checkpointing of the run.
+    pub run: RunSettings,
     /// Share of each batch drawn from real photos with hints (grocery/train, magento2, spree).
     pub real_fraction: f32,
-    /// Evaluate (and checkpoint) every this many steps.
-    pub eval_every: usize,
-    /// Stop after this many evaluations without a better synthetic validation accuracy.
-    pub patience: usize,
-    /// Size of the held-out synthetic validation set.
-    pub validation_size: usize,
     pub compose: ComposeSettings,
     pub config: BackgroundNetConfig,
-    /// Start from these weights (fine-tuning or continuing a run) instead of a fresh
-    /// network; their file's shape replaces `config`.
-    pub init_from: Option<PathBuf>,
 }
 
 impl Default for BackgroundTrainSettings {
     fn default() -> Self {
         BackgroundTrainSettings {
-            assets: PathBuf::from("../shared/assets"),
-            out: PathBuf::from("runs/background"),
-            steps: 3000,
-            batch_size: 32,
-            learning_rate: 2e-3,
-            seed: 1,
+            run: RunSettings {
+                assets: PathBuf::from("../shared/assets"),
+                out: PathBuf::from("runs/background"),
+                steps: 4000,
+                batch_size: 32,
+                learning_rate: 2e-3,
+                seed: 1,
+                eval_every: 250,
+                patience: 5,
+                validation_size: 500,
+                init_from: None,
+            },
             real_fraction: 0.25,
-            eval_every: 250,
-            patience: 4,
-            validation_size: 500,
             compose: ComposeSettings {
                 min_side: 160,
                 max_side: 320,
                 degrade_probability: 0.5,
             },
             config: BackgroundNetConfig::new(),
-            init_from: None,
         }
     }
 }
@@ -143,12 +132,12 @@ fn evaluate(
 }
 
 /// Trains, keeps the best network by synthetic validation accuracy, and writes
-/// `background.safetensors` and `background.metrics.json` into `settings.out`.
+/// `background.safetensors` and `background.metrics.json` into `settings.run.out`.
 pub fn train_background(
     settings: &BackgroundTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<BackgroundReport, TrainError> {
-    let (init, config) = match &settings.init_from {
+    let (init, config) = match &settings.run.init_from {
         Some(path) => {
             let (net, config) =
                 shotgrade_models::load_background(path, &Device::flex().autodiff())?;
@@ -157,8 +146,8 @@ pub fn train_background(
         None => (None, settings.config.clone()),
     };
     config.validate().map_err(TrainError::Settings)?;
-    if settings.batch_size < 2
-        || settings.eval_every == 0
+    if settings.run.batch_size < 2
+        || settings.run.eval_every == 0
         || !(0.0..1.0).contains(&settings.real_fraction)
     {
         return Err(TrainError::Settings(
@@ -169,14 +158,14 @@ pub fn train_background(
     let size = config.input_size;
     let size_u32 = size as u32;
     log("loading assets and real photos…");
-    let assets = Assets::load(&settings.assets, 320, 640)?;
+    let assets = Assets::load(&settings.run.assets, 320, 640)?;
     let (real_train, skipped_train) = real_background(
-        &settings.assets,
+        &settings.run.assets,
         &["real/grocery/train", "real/magento2", "real/spree"],
         size_u32,
     )?;
     let (real_val, skipped_val) = real_background(
-        &settings.assets,
+        &settings.run.assets,
         &["real/grocery/val", "real/grocery/iconic"],
         size_u32,
     )?;
@@ -188,7 +177,7 @@ pub fn train_background(
         real_val.len(),
         skipped_val
     ));
-    let val_seeds: Vec<u64> = (0..settings.validation_size as u64)
+    let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
         .map(|i| TEST_SEED_BASE + i)
         .collect();
     let synth_val: Vec<BackgroundExample> =
@@ -205,19 +194,19 @@ pub fn train_background(
     let real_per_batch = if real_train.is_empty() {
         0
     } else {
-        (settings.batch_size as f32 * settings.real_fraction).round() as usize
+        (settings.run.batch_size as f32 * settings.real_fraction).round() as usize
     };
-    let synth_per_batch = settings.batch_size - real_per_batch;
-    let mut rng = SplitMix64::new(settings.seed ^ 0x5EED);
+    let synth_per_batch = settings.run.batch_size - real_per_batch;
+    let mut rng = SplitMix64::new(settings.run.seed ^ 0x5EED);
 
-    create_out_dir(&settings.out)?;
-    let best_path = settings.out.join(NetKind::Background.file_name());
-    let mut tracker = BestTracker::new(settings.patience);
+    create_out_dir(&settings.run.out)?;
+    let best_path = settings.run.out.join(NetKind::Background.file_name());
+    let mut tracker = BestTracker::new(settings.run.patience);
     let mut steps_run = 0;
-    let mut progress = Progress::new(settings.steps, settings.batch_size, "img");
+    let mut progress = Progress::new(settings.run.steps, settings.run.batch_size, "img");
 
-    for step in 0..settings.steps {
-        let base = settings.seed.wrapping_mul(1 << 32) + (step * synth_per_batch) as u64;
+    for step in 0..settings.run.steps {
+        let base = settings.run.seed.wrapping_mul(1 << 32) + (step * synth_per_batch) as u64;
         let seeds: Vec<u64> = (0..synth_per_batch as u64)
             .map(|i| (base + i) % TEST_SEED_BASE)
             .collect();
@@ -227,7 +216,7 @@ pub fn train_background(
             batch.push(&real_train[(rng.next_u64() % real_train.len() as u64) as usize]);
         }
         let (x, y) = batch_tensors(&batch, size, &train_device);
-        let lr = learning_rate(step, settings.steps, settings.learning_rate, 0);
+        let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 0);
         let loss = loss_fn.forward(model.forward(x), y);
         progress.add_loss(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -237,7 +226,7 @@ pub fn train_background(
         if let Some(line) = progress.line(steps_run, lr) {
             log(&line);
         }
-        if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
+        if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
             let net = model.valid();
             let synth_m = evaluate(&net, &synth_val, size, &eval_device);
             let real_m = evaluate(&net, &real_val, size, &eval_device);
@@ -270,7 +259,7 @@ pub fn train_background(
         steps_run,
         best_step,
         seconds: started.elapsed().as_secs_f64(),
-        images_seen: steps_run * settings.batch_size,
+        images_seen: steps_run * settings.run.batch_size,
         synthetic_validation,
         real_validation,
         classes: BACKGROUND_CLASSES
@@ -279,21 +268,21 @@ pub fn train_background(
             .collect(),
         settings: format!("{settings:?}"),
     };
-    write_report(&settings.out.join("background.metrics.json"), &report)?;
+    write_report(&settings.run.out.join("background.metrics.json"), &report)?;
     Ok(report)
 }
 
 fn provenance(settings: &BackgroundTrainSettings, step: usize) -> Vec<(String, String)> {
     vec![
         ("shotgrade.train.step".into(), step.to_string()),
-        ("shotgrade.train.seed".into(), settings.seed.to_string()),
+        ("shotgrade.train.seed".into(), settings.run.seed.to_string()),
         (
             "shotgrade.train.batch_size".into(),
-            settings.batch_size.to_string(),
+            settings.run.batch_size.to_string(),
         ),
         (
             "shotgrade.train.learning_rate".into(),
-            settings.learning_rate.to_string(),
+            settings.run.learning_rate.to_string(),
         ),
     ]
 }

@@ -34,7 +34,9 @@ use std::time::Instant;
 use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::metrics::{plcc, srcc};
-use crate::schedule::{BestTracker, Progress, create_out_dir, learning_rate, write_report};
+use crate::schedule::{
+    BestTracker, Progress, RunSettings, create_out_dir, learning_rate, write_report,
+};
 
 /// How the twin's and the main network's losses combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,43 +122,35 @@ pub fn synthetic_pairs(
 /// Settings of an experience training run.
 #[derive(Debug, Clone)]
 pub struct ExperienceTrainSettings {
-    pub assets: PathBuf,
-    pub out: PathBuf,
-    pub steps: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub seed: u64,
+    /// Folders, length, schedule and checkpointing of the run.
+    pub run: RunSettings,
     pub twin_loss: TwinLoss,
-    pub eval_every: usize,
-    pub patience: usize,
-    pub validation_size: usize,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
-    /// Start from these weights (fine-tuning or continuing a run) instead of a fresh
-    /// network; their file's shape replaces `config`.
-    pub init_from: Option<PathBuf>,
 }
 
 impl Default for ExperienceTrainSettings {
     fn default() -> Self {
         ExperienceTrainSettings {
-            assets: PathBuf::from("../shared/assets"),
-            out: PathBuf::from("runs/experience"),
-            steps: 3000,
-            batch_size: 16,
-            learning_rate: 1e-3,
-            seed: 1,
+            run: RunSettings {
+                assets: PathBuf::from("../shared/assets"),
+                out: PathBuf::from("runs/experience"),
+                steps: 800,
+                batch_size: 16,
+                learning_rate: 1e-3,
+                seed: 1,
+                eval_every: 200,
+                patience: 10,
+                validation_size: 300,
+                init_from: None,
+            },
             twin_loss: TwinLoss::Ranked,
-            eval_every: 250,
-            patience: 4,
-            validation_size: 300,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
                 degrade_probability: 0.0,
             },
             config: ExperienceNetConfig::new(),
-            init_from: None,
         }
     }
 }
@@ -259,7 +253,7 @@ pub fn train_experience(
     settings: &ExperienceTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<ExperienceReport, TrainError> {
-    let (init, config) = match &settings.init_from {
+    let (init, config) = match &settings.run.init_from {
         Some(path) => {
             let (net, config) =
                 shotgrade_models::load_experience(path, &Device::flex().autodiff())?;
@@ -268,7 +262,7 @@ pub fn train_experience(
         None => (None, settings.config.clone()),
     };
     config.validate().map_err(TrainError::Settings)?;
-    if settings.batch_size < 2 || settings.eval_every == 0 {
+    if settings.run.batch_size < 2 || settings.run.eval_every == 0 {
         return Err(TrainError::Settings(
             "need batch_size >= 2 and eval_every >= 1".into(),
         ));
@@ -276,8 +270,8 @@ pub fn train_experience(
     let started = Instant::now();
     let side = config.input_size;
     log("loading assets…");
-    let assets = Assets::load(&settings.assets, 320, 640)?;
-    let val_seeds: Vec<u64> = (0..settings.validation_size as u64)
+    let assets = Assets::load(&settings.run.assets, 320, 640)?;
+    let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
         .map(|i| TEST_SEED_BASE + 2_000_000 + i)
         .collect();
     let validation = synthetic_pairs(&assets, &val_seeds, &settings.compose, side as u32);
@@ -288,22 +282,27 @@ pub fn train_experience(
     let mut main: ExperienceNet = init.unwrap_or_else(|| config.init(&device));
     let mut optim_main = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut optim_twin = AdamWConfig::new().with_weight_decay(1e-4).init();
-    create_out_dir(&settings.out)?;
-    let best_path = settings.out.join(NetKind::Experience.file_name());
-    let mut tracker = BestTracker::new(settings.patience);
+    create_out_dir(&settings.run.out)?;
+    let best_path = settings.run.out.join(NetKind::Experience.file_name());
+    let mut tracker = BestTracker::new(settings.run.patience);
     let mut steps_run = 0;
-    let b = settings.batch_size;
-    let mut progress = Progress::new(settings.steps, b, "pairs");
+    let b = settings.run.batch_size;
+    let mut progress = Progress::new(settings.run.steps, b, "pairs");
 
-    for step in 0..settings.steps {
-        let base = settings.seed.wrapping_mul(1 << 32).wrapping_add(3 << 30) + (step * b) as u64;
+    for step in 0..settings.run.steps {
+        let base = settings
+            .run
+            .seed
+            .wrapping_mul(1 << 32)
+            .wrapping_add(3 << 30)
+            + (step * b) as u64;
         let seeds: Vec<u64> = (0..b as u64).map(|i| (base + i) % TEST_SEED_BASE).collect();
         let pairs = synthetic_pairs(&assets, &seeds, &settings.compose, side as u32);
         let clean: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.clean).collect();
         let degraded: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.degraded).collect();
         let n = pairs.len();
 
-        let lr = learning_rate(step, settings.steps, settings.learning_rate, 100);
+        let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 100);
 
         if settings.twin_loss == TwinLoss::None {
             // No twin: the main network learns from the clean and the degraded images.
@@ -346,7 +345,7 @@ pub fn train_experience(
         if let Some(line) = progress.line(steps_run, lr) {
             log(&line);
         }
-        if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
+        if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
             let net = main.valid();
             let m = evaluate_experience(&net, &validation, side, &eval_device);
             // Model selection on the held-out synthetic set: noise SRCC plus pair accuracy.
@@ -365,7 +364,7 @@ pub fn train_experience(
                     ("shotgrade.train.step".to_string(), steps_run.to_string()),
                     (
                         "shotgrade.train.seed".to_string(),
-                        settings.seed.to_string(),
+                        settings.run.seed.to_string(),
                     ),
                     (
                         "shotgrade.train.twin_loss".to_string(),
@@ -397,6 +396,6 @@ pub fn train_experience(
         synthetic_validation,
         settings: format!("{settings:?}"),
     };
-    write_report(&settings.out.join("experience.metrics.json"), &report)?;
+    write_report(&settings.run.out.join("experience.metrics.json"), &report)?;
     Ok(report)
 }

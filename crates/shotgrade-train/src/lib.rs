@@ -15,3 +15,4 @@ pub mod schedule;
 pub use background::{BackgroundTrainSettings, TrainError, train_background};
 pub use experience::{ExperienceTrainSettings, TwinLoss, train_experience};
 pub use position::{PositionTrainSettings, train_position};
+pub use schedule::RunSettings;

@@ -27,7 +27,9 @@ use rayon::prelude::*;
 use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::metrics::{Prediction, map_50_and_50_95};
-use crate::schedule::{BestTracker, Progress, create_out_dir, learning_rate, write_report};
+use crate::schedule::{
+    BestTracker, Progress, RunSettings, create_out_dir, learning_rate, write_report,
+};
 
 /// Weight of a positive cell's objectness loss relative to the mean over negatives.
 pub const POSITIVE_WEIGHT: f32 = 5.0;
@@ -127,41 +129,33 @@ pub fn synthetic_position(
 /// Settings of a position training run.
 #[derive(Debug, Clone)]
 pub struct PositionTrainSettings {
-    pub assets: PathBuf,
-    pub out: PathBuf,
-    pub steps: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub seed: u64,
-    pub eval_every: usize,
-    pub patience: usize,
-    pub validation_size: usize,
+    /// Folders, length, schedule and checkpointing of the run.
+    pub run: RunSettings,
     pub compose: ComposeSettings,
     pub config: PositionNetConfig,
-    /// Start from these weights (fine-tuning or continuing a run) instead of a fresh
-    /// network; their file's shape replaces `config`.
-    pub init_from: Option<PathBuf>,
 }
 
 impl Default for PositionTrainSettings {
     fn default() -> Self {
         PositionTrainSettings {
-            assets: PathBuf::from("../shared/assets"),
-            out: PathBuf::from("runs/position"),
-            steps: 4000,
-            batch_size: 16,
-            learning_rate: 1e-3,
-            seed: 1,
-            eval_every: 250,
-            patience: 4,
-            validation_size: 400,
+            run: RunSettings {
+                assets: PathBuf::from("../shared/assets"),
+                out: PathBuf::from("runs/position"),
+                steps: 2000,
+                batch_size: 16,
+                learning_rate: 2e-3,
+                seed: 1,
+                eval_every: 200,
+                patience: 6,
+                validation_size: 200,
+                init_from: None,
+            },
             compose: ComposeSettings {
                 min_side: 256,
                 max_side: 512,
                 degrade_probability: 0.3,
             },
             config: PositionNetConfig::new(),
-            init_from: None,
         }
     }
 }
@@ -338,7 +332,7 @@ pub fn train_position(
     settings: &PositionTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<PositionReport, TrainError> {
-    let (init, config) = match &settings.init_from {
+    let (init, config) = match &settings.run.init_from {
         Some(path) => {
             let (net, config) = shotgrade_models::load_position(path, &Device::flex().autodiff())?;
             (Some(net), config)
@@ -346,7 +340,7 @@ pub fn train_position(
         None => (None, settings.config.clone()),
     };
     config.validate().map_err(TrainError::Settings)?;
-    if settings.batch_size < 1 || settings.eval_every == 0 {
+    if settings.run.batch_size < 1 || settings.run.eval_every == 0 {
         return Err(TrainError::Settings(
             "need batch_size >= 1 and eval_every >= 1".into(),
         ));
@@ -356,8 +350,8 @@ pub fn train_position(
     let levels = config.levels();
     let cells: usize = levels.iter().map(GridLevel::cells).sum();
     log("loading assets…");
-    let assets = Assets::load(&settings.assets, 320, 640)?;
-    let val_seeds: Vec<u64> = (0..settings.validation_size as u64)
+    let assets = Assets::load(&settings.run.assets, 320, 640)?;
+    let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
         .map(|i| TEST_SEED_BASE + 1_000_000 + i)
         .collect();
     let validation = synthetic_position(&assets, &val_seeds, &settings.compose, size as u32);
@@ -366,15 +360,20 @@ pub fn train_position(
     let eval_device = Device::flex();
     let mut model: PositionNet = init.unwrap_or_else(|| config.init(&train_device));
     let mut optim = AdamWConfig::new().with_weight_decay(5e-4).init();
-    create_out_dir(&settings.out)?;
-    let best_path = settings.out.join(NetKind::Position.file_name());
-    let mut tracker = BestTracker::new(settings.patience);
+    create_out_dir(&settings.run.out)?;
+    let best_path = settings.run.out.join(NetKind::Position.file_name());
+    let mut tracker = BestTracker::new(settings.run.patience);
     let mut steps_run = 0;
-    let b = settings.batch_size;
-    let mut progress = Progress::new(settings.steps, b, "img");
+    let b = settings.run.batch_size;
+    let mut progress = Progress::new(settings.run.steps, b, "img");
 
-    for step in 0..settings.steps {
-        let base = settings.seed.wrapping_mul(1 << 32).wrapping_add(1 << 31) + (step * b) as u64;
+    for step in 0..settings.run.steps {
+        let base = settings
+            .run
+            .seed
+            .wrapping_mul(1 << 32)
+            .wrapping_add(1 << 31)
+            + (step * b) as u64;
         let seeds: Vec<u64> = (0..b as u64).map(|i| (base + i) % TEST_SEED_BASE).collect();
         let batch = synthetic_position(&assets, &seeds, &settings.compose, size as u32);
         let mut input = Vec::with_capacity(b * 3 * size * size);
@@ -400,14 +399,14 @@ pub fn train_position(
         let loss = position_loss(out, obj_t, box_t, subj_t);
 
         progress.add_loss(loss.clone().into_scalar::<f32>());
-        let lr = learning_rate(step, settings.steps, settings.learning_rate, 100);
+        let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 100);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
         steps_run = step + 1;
         if let Some(line) = progress.line(steps_run, lr) {
             log(&line);
         }
-        if steps_run % settings.eval_every == 0 || steps_run == settings.steps {
+        if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
             let net = model.valid();
             let m = evaluate_position(&net, &levels, &validation, size, &eval_device);
             let improved = tracker.is_better(m.map_50);
@@ -424,7 +423,7 @@ pub fn train_position(
                     ("shotgrade.train.step".to_string(), steps_run.to_string()),
                     (
                         "shotgrade.train.seed".to_string(),
-                        settings.seed.to_string(),
+                        settings.run.seed.to_string(),
                     ),
                 ];
                 weights::save_net(
@@ -452,7 +451,7 @@ pub fn train_position(
         synthetic_validation,
         settings: format!("{settings:?}"),
     };
-    write_report(&settings.out.join("position.metrics.json"), &report)?;
+    write_report(&settings.run.out.join("position.metrics.json"), &report)?;
     Ok(report)
 }
 

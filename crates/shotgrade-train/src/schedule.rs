@@ -2,7 +2,7 @@
 //! checkpoint with early stopping, and writing the report.
 
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::background::TrainError;
@@ -66,6 +66,32 @@ impl Progress {
             eta / 60.0
         ))
     }
+}
+
+/// What every training run has: where it reads and writes, how long it runs, its schedule
+/// and checkpointing. Each network's settings embed one, with that network's defaults (the
+/// ones its shipped weights were trained with).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSettings {
+    /// The shared asset folder.
+    pub assets: PathBuf,
+    /// Where weights, checkpoint and metrics go.
+    pub out: PathBuf,
+    pub steps: usize,
+    pub batch_size: usize,
+    /// Peak learning rate (warm-up, then cosine decay).
+    pub learning_rate: f64,
+    /// Seed of the composite stream.
+    pub seed: u64,
+    /// Evaluate on the validation set (and checkpoint the best) every this many steps.
+    pub eval_every: usize,
+    /// Stop after this many evaluations without improvement.
+    pub patience: usize,
+    /// Size of the held-out synthetic validation set.
+    pub validation_size: usize,
+    /// Start from these weights (fine-tuning or continuing a run) instead of a fresh network;
+    /// their file's shape replaces the settings' network config.
+    pub init_from: Option<PathBuf>,
 }
 
 /// The best evaluation so far (higher key is better) and the early-stopping count.
