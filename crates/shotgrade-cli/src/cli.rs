@@ -32,6 +32,9 @@ pub enum Command {
     /// List the marketplace rule profiles and their thresholds, with where each marketplace
     /// states them.
     Profiles(ProfilesArgs),
+    /// Serve scoring over HTTP: POST /v1/score, POST /v1/score/batch, GET /v1/models,
+    /// /healthz, /readyz. Stops gracefully on SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
     /// Turn a JSONL results file into one self-contained HTML report (works offline): summary,
     /// score histogram, background mix, rule failures, a sortable table worst-first and a card
     /// per image with its annotated thumbnail and reasons.
@@ -164,6 +167,38 @@ pub struct ProfilesArgs {
     /// Print the built-in profiles file (TOML), a starting point for your own.
     #[arg(long)]
     pub print: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SHOTGRADE_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Require `Authorization: Bearer KEY` on /v1/* (probes stay open).
+    #[arg(long, env = "SHOTGRADE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Largest request body, in MiB (larger ones get 413).
+    #[arg(long, env = "SHOTGRADE_MAX_BODY_MB", default_value_t = 20.0)]
+    pub max_body_mb: f64,
+    /// Images that may wait for inference; more get 503 with Retry-After.
+    #[arg(long, env = "SHOTGRADE_QUEUE", default_value_t = 64)]
+    pub queue: usize,
+    /// Most images per inference batch.
+    #[arg(long, env = "SHOTGRADE_MAX_BATCH", default_value_t = 16)]
+    pub max_batch: usize,
+    /// How long a batch waits for more images after its first, in milliseconds.
+    #[arg(long, env = "SHOTGRADE_MAX_WAIT_MS", default_value_t = 5)]
+    pub max_wait_ms: u64,
+    /// Inference threads (each runs whole batches on all cores).
+    #[arg(long, env = "SHOTGRADE_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// TOML file overriding the scoring configuration.
+    #[arg(long, env = "SHOTGRADE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub profiles: ProfilesFileArgs,
+    #[command(flatten)]
+    pub weights: WeightsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod info;
 mod output;
 mod report;
 mod score;
+mod serve;
 mod synth;
 mod train;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Command::Models(args) => info::models(args).map(|_| ExitCode::SUCCESS),
         Command::Config(args) => info::config(args).map(|_| ExitCode::SUCCESS),
         Command::Profiles(args) => info::profiles(args).map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args).map(|_| ExitCode::SUCCESS),
         Command::Report(args) => report::run(args).map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
         Command::Synth(args) => synth::run(args).map(|_| ExitCode::SUCCESS),

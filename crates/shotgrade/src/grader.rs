@@ -40,7 +40,7 @@ impl Default for GraderSettings {
 }
 
 /// What one grading request asks for besides the images.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct GradeOptions {
     /// Application scene (product category); `None` = the configured default.
     pub scene: Option<String>,

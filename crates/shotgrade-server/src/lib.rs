@@ -1,0 +1,435 @@
+//! # shotgrade-server
+//!
+//! The HTTP scoring service: `POST /v1/score` (one image, raw body or multipart `file`),
+//! `POST /v1/score/batch` (multipart, many files), `GET /v1/models`, `GET /healthz`,
+//! `GET /readyz`. Images go through a bounded queue to inference threads that batch them
+//! dynamically ([`batcher`]); every error is JSON `{error, kind}` with a fitting status:
+//! 413 body too large, 422 undecodable or too large image, 503 queue full (with
+//! `Retry-After`), 401 missing or wrong API key. The server never fetches URLs.
+
+pub mod batcher;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use shotgrade::core::BACKGROUND_CLASSES;
+use shotgrade::{GradeOptions, Grader, Row};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+pub use batcher::{BatchSettings, Batcher, Job, SubmitError};
+
+/// Everything that shapes the service besides the grader.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// When set, every `/v1/*` request needs `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+    pub batch: BatchSettings,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            max_body_bytes: 20 * 1024 * 1024,
+            api_key: None,
+            batch: BatchSettings::default(),
+        }
+    }
+}
+
+/// Shared by every request.
+pub struct AppState {
+    pub grader: Arc<Grader>,
+    pub batcher: Batcher,
+    pub settings: ServerSettings,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ErrorBody {
+    pub error: String,
+    pub kind: String,
+}
+
+/// An error response: status plus `{error, kind}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+                kind: self.kind.to_string(),
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        r
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "the request body is larger than the server accepts",
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
+        }
+    }
+}
+
+/// Query parameters of the scoring routes.
+#[derive(Debug, Default, Deserialize)]
+pub struct ScoreQuery {
+    pub scene: Option<String>,
+    pub profile: Option<String>,
+}
+
+impl ScoreQuery {
+    fn options(self) -> GradeOptions {
+        GradeOptions {
+            scene: self.scene,
+            profile: self.profile,
+        }
+    }
+}
+
+/// Builds the service's routes over a started batcher.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.settings.max_body_bytes;
+    let api = Router::new()
+        .route("/v1/score", post(score))
+        .route("/v1/score/batch", post(score_batch))
+        .route("/v1/models", get(models))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .merge(api)
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(ready))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Constant-time comparison, so the time a wrong key takes says nothing about the right one.
+fn same_key(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = given.len() ^ expected.len();
+    for (i, e) in expected.iter().enumerate() {
+        diff |= (given.get(i).copied().unwrap_or(0) ^ e) as usize;
+    }
+    diff == 0
+}
+
+async fn require_key(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(key) = &state.settings.api_key {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_key(given.as_bytes(), key.as_bytes()) {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong API key (send Authorization: Bearer <key>)",
+            ));
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.batcher.saturated() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "saturated",
+            "the inference queue is full",
+        )
+        .into_response()
+    } else {
+        Json(serde_json::json!({"status": "ready", "weights": state.grader.models().provenance.source}))
+            .into_response()
+    }
+}
+
+/// Queues one image and waits for its row.
+async fn grade_one(
+    state: &AppState,
+    name: String,
+    bytes: Vec<u8>,
+    options: GradeOptions,
+) -> Result<Row, ApiError> {
+    let (reply, rx) = oneshot::channel();
+    state
+        .batcher
+        .submit(Job {
+            name,
+            bytes,
+            options,
+            reply,
+        })
+        .map_err(|e| match e {
+            SubmitError::Full => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_full",
+                "the server is busy: retry shortly",
+            ),
+            SubmitError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down",
+            ),
+        })?;
+    rx.await.map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the inference worker stopped",
+        )
+    })
+}
+
+/// `POST /v1/score`: the image as the raw body, or as the multipart field `file`.
+async fn score(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ScoreQuery>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let options = query.options();
+    state
+        .grader
+        .check_options(&options)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config", e.to_string()))?;
+    let is_multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (name, bytes) = if is_multipart {
+        let mut form = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+        let mut found = None;
+        while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+            if field.name() == Some("file") {
+                let name = field.file_name().unwrap_or("upload").to_string();
+                found = Some((name, field.bytes().await.map_err(multipart_error)?));
+                break;
+            }
+        }
+        found.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the multipart body has no field named \"file\"",
+            )
+        })?
+    } else {
+        let body = Bytes::from_request(request, &()).await?;
+        ("body".to_string(), body)
+    };
+    let row = grade_one(&state, name, bytes.to_vec(), options).await?;
+    Ok(row_response(row))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than the server accepts",
+        )
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+    }
+}
+
+/// A scored row is 200; an image that could not be scored is 422 with its error kind.
+fn row_response(row: Row) -> Response {
+    match row {
+        Row::Scored(_) => Json(row).into_response(),
+        Row::Error(e) => {
+            let status = if e.error.kind == "config" {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            (
+                status,
+                Json(serde_json::json!({
+                    "error": e.error.message,
+                    "kind": e.error.kind,
+                    "path": e.path,
+                })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `POST /v1/score/batch`: every multipart part is an image; one row per part, in order
+/// (error rows for parts that could not be scored).
+async fn score_batch(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<ScoreQuery>,
+    mut form: Multipart,
+) -> Result<Response, ApiError> {
+    let options = query.options();
+    state
+        .grader
+        .check_options(&options)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config", e.to_string()))?;
+    let mut waiting = Vec::new();
+    let mut index = 0usize;
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        index += 1;
+        let name = field
+            .file_name()
+            .map(str::to_string)
+            .or_else(|| field.name().map(str::to_string))
+            .unwrap_or_else(|| format!("part-{index}"));
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        let (reply, rx) = oneshot::channel();
+        let job = Job {
+            name: name.clone(),
+            bytes: bytes.to_vec(),
+            options: options.clone(),
+            reply,
+        };
+        match state.batcher.submit(job) {
+            Ok(()) => waiting.push((name, Some(rx))),
+            Err(SubmitError::Full) => waiting.push((name, None)),
+            Err(SubmitError::Closed) => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "the server is shutting down",
+                ));
+            }
+        }
+    }
+    let mut rows = Vec::with_capacity(waiting.len());
+    for (name, rx) in waiting {
+        let row = match rx {
+            Some(rx) => rx.await.unwrap_or_else(|_| {
+                Row::error(name, "internal", "the inference worker stopped".into())
+            }),
+            None => Row::error(
+                name,
+                "queue_full",
+                "the server is busy: retry this image shortly".into(),
+            ),
+        };
+        rows.push(row);
+    }
+    Ok(Json(rows).into_response())
+}
+
+/// `GET /v1/models`: versions, classes, scenes, profiles and the weights' hash.
+async fn models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let models = state.grader.models();
+    let settings = state.grader.settings();
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "weights": {
+            "source": models.provenance.source,
+            "trained": models.provenance.trained,
+            "sha256": models.provenance.sha256,
+        },
+        "background_classes": BACKGROUND_CLASSES.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        "scenes": settings.scoring.scenes.keys().collect::<Vec<_>>(),
+        "default_scene": settings.scoring.default_scene,
+        "profiles": settings.profiles.names().collect::<Vec<_>>(),
+        "inputs": {
+            "background": models.configs.background.input_size,
+            "position": models.configs.position.input_size,
+            "experience": models.configs.experience.input_size,
+        },
+    }))
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and
+/// lets the inference workers drain the queue.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    grader: Arc<Grader>,
+    settings: ServerSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (batcher, workers) = Batcher::start(grader.clone(), settings.batch);
+    let state = Arc::new(AppState {
+        grader,
+        batcher,
+        settings,
+    });
+    axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    drop(state);
+    for w in workers {
+        let _ = tokio::task::spawn_blocking(move || w.join()).await;
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}
