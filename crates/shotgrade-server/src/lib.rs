@@ -77,6 +77,24 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    fn body_too_large() -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than the server accepts",
+        )
+    }
+
+    fn shutting_down() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
@@ -98,11 +116,7 @@ impl IntoResponse for ApiError {
 impl From<BytesRejection> for ApiError {
     fn from(r: BytesRejection) -> Self {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "the request body is larger than the server accepts",
-            )
+            ApiError::body_too_large()
         } else {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
         }
@@ -117,11 +131,18 @@ pub struct ScoreQuery {
 }
 
 impl ScoreQuery {
-    fn options(self) -> GradeOptions {
-        GradeOptions {
+    /// The request's options, checked against the grader's scenes and profiles (400 if
+    /// unknown) before any image is read.
+    fn options(self, state: &AppState) -> Result<GradeOptions, ApiError> {
+        let options = GradeOptions {
             scene: self.scene,
             profile: self.profile,
-        }
+        };
+        state
+            .grader
+            .check_options(&options)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config", e.to_string()))?;
+        Ok(options)
     }
 }
 
@@ -213,11 +234,7 @@ async fn grade_one(
                 "queue_full",
                 "the server is busy: retry shortly",
             ),
-            SubmitError::Closed => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            ),
+            SubmitError::Closed => ApiError::shutting_down(),
         })?;
     rx.await.map_err(|_| {
         ApiError::new(
@@ -234,11 +251,7 @@ async fn score(
     Query(query): Query<ScoreQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let options = query.options();
-    state
-        .grader
-        .check_options(&options)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config", e.to_string()))?;
+    let options = query.options(&state)?;
     let is_multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -273,11 +286,7 @@ async fn score(
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "the request body is larger than the server accepts",
-        )
+        ApiError::body_too_large()
     } else {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
     }
@@ -313,11 +322,7 @@ async fn score_batch(
     Query(query): Query<ScoreQuery>,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
-    let options = query.options();
-    state
-        .grader
-        .check_options(&options)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config", e.to_string()))?;
+    let options = query.options(&state)?;
     let mut waiting = Vec::new();
     let mut index = 0usize;
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
@@ -338,13 +343,7 @@ async fn score_batch(
         match state.batcher.submit(job) {
             Ok(()) => waiting.push((name, Some(rx))),
             Err(SubmitError::Full) => waiting.push((name, None)),
-            Err(SubmitError::Closed) => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
-                    "the server is shutting down",
-                ));
-            }
+            Err(SubmitError::Closed) => return Err(ApiError::shutting_down()),
         }
     }
     let mut rows = Vec::with_capacity(waiting.len());
