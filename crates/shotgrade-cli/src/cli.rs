@@ -33,7 +33,8 @@ pub enum Command {
     /// states them.
     Profiles(ProfilesArgs),
     /// Serve scoring over HTTP: POST /v1/score, POST /v1/score/batch, GET /v1/models,
-    /// /healthz, /readyz. Stops gracefully on SIGTERM or Ctrl-C.
+    /// /healthz, /readyz, /metrics (Prometheus), /openapi.json. Stops gracefully on SIGTERM or
+    /// Ctrl-C.
     Serve(ServeArgs),
     /// Turn a JSONL results file into one self-contained HTML report (works offline): summary,
     /// score histogram, background mix, rule failures, a sortable table worst-first and a card
@@ -169,6 +170,13 @@ pub struct ProfilesArgs {
     pub print: bool,
 }
 
+/// How `shotgrade serve` writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -192,6 +200,20 @@ pub struct ServeArgs {
     /// Inference threads (each runs whole batches on all cores).
     #[arg(long, env = "SHOTGRADE_WORKERS", default_value_t = 1)]
     pub workers: usize,
+    /// Seconds a scoring request may take before it is answered 504 (an image still waiting
+    /// in the queue then is skipped).
+    #[arg(long, env = "SHOTGRADE_REQUEST_TIMEOUT_S", default_value_t = 30.0)]
+    pub request_timeout_s: f64,
+    /// Log format on stderr: `text` for people, `json` (one object per line) for log
+    /// collectors. Each request logs one line with its id, method, path, status and latency.
+    #[arg(long, env = "SHOTGRADE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax (`info`, `warn`, `shotgrade_server=debug`, …).
+    #[arg(long, env = "SHOTGRADE_LOG", default_value = "info")]
+    pub log: String,
+    /// Print the OpenAPI description of the service as JSON and exit (nothing is served).
+    #[arg(long)]
+    pub print_openapi: bool,
     /// TOML file overriding the scoring configuration.
     #[arg(long, env = "SHOTGRADE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -283,6 +305,10 @@ pub struct SynthArgs {
     /// Chance that an image is degraded (noise, blur, strong JPEG).
     #[arg(long, default_value_t = 0.5)]
     pub degrade_probability: f32,
+    /// Write JPEG files at this quality (1–100) instead of PNG — like real uploads, e.g. for
+    /// speed and load tests. PNG (the default) keeps each image exactly as labelled.
+    #[arg(long, value_name = "QUALITY", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg: Option<u8>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,9 +337,14 @@ pub enum TwinLossArg {
 pub struct TrainExperienceArgs {
     #[command(flatten)]
     pub common: TrainCommon,
-    /// How the twin's and the main network's losses combine.
-    #[arg(long, value_enum, default_value_t = TwinLossArg::Ranked)]
+    /// How the twin's and the main network's losses combine (`none` ships: see the model
+    /// card's ablation).
+    #[arg(long, value_enum, default_value_t = TwinLossArg::None)]
     pub twin_loss: TwinLossArg,
+    /// Real-photo pairs (real/grocery/train, degraded on the fly) per batch, as a share of the
+    /// synthetic pairs; `--twin-loss none` only.
+    #[arg(long, default_value_t = 0.0)]
+    pub real_fraction: f32,
 }
 
 #[derive(Debug, Args)]

@@ -54,13 +54,26 @@ pub fn run(args: SynthArgs) -> Result<()> {
             .par_iter()
             .map(|&seed| {
                 let sample = compose(&assets, seed, &settings);
-                let name = format!("{seed:08}.png");
+                // PNG keeps the sample exactly as labelled (it already went through its JPEG
+                // round trip); JPEG is what uploads look like.
+                let name = match args.jpeg {
+                    Some(_) => format!("{seed:08}.jpg"),
+                    None => format!("{seed:08}.png"),
+                };
                 let path = args.out.join(&name);
-                // PNG keeps the sample exactly as labelled (it already went through its JPEG round trip).
-                sample
-                    .image
-                    .save(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let written = match args.jpeg {
+                    Some(quality) => std::fs::File::create(&path)
+                        .map_err(image::ImageError::IoError)
+                        .and_then(|f| {
+                            image::codecs::jpeg::JpegEncoder::new_with_quality(
+                                std::io::BufWriter::new(f),
+                                quality,
+                            )
+                            .encode_image(&sample.image)
+                        }),
+                    None => sample.image.save(&path),
+                };
+                written.with_context(|| format!("cannot write {}", path.display()))?;
                 let mut value = serde_json::to_value(&sample.label)?;
                 value["file"] = serde_json::Value::String(name);
                 Ok(serde_json::to_string(&value)?)

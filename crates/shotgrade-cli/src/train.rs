@@ -70,6 +70,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     TwinLossArg::Ranked => TwinLoss::Ranked,
                     TwinLossArg::None => TwinLoss::None,
                 },
+                real_fraction: a.real_fraction,
                 ..ExperienceTrainSettings::default()
             };
             a.common.apply(&mut settings.run)?;

@@ -47,6 +47,8 @@ fn sigterm_during_a_burst_answers_every_accepted_request() {
             "serve",
             "--addr",
             "127.0.0.1:0",
+            "--log-format",
+            "json",
             "--allow-untrained",
             "--weights",
         ])
@@ -57,10 +59,11 @@ fn sigterm_during_a_burst_answers_every_accepted_request() {
     let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let mut line = String::new();
     stderr.read_line(&mut line).expect("banner");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
+    let banner: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    let addr = banner["fields"]["url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("http://"))
         .unwrap_or_else(|| panic!("no address in {line:?}"))
         .to_string();
 
@@ -86,6 +89,26 @@ fn sigterm_during_a_burst_answers_every_accepted_request() {
     let _ = stderr.read_to_string(&mut rest);
     assert!(status.success(), "exit {status:?}: {rest}");
     assert!(rest.contains("stopped"), "{rest}");
+    // Structured logs: every line is JSON, and each answered request logged its status and
+    // latency inside a span carrying its request id.
+    let logs: Vec<serde_json::Value> = rest
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let finished: Vec<&serde_json::Value> = logs
+        .iter()
+        .filter(|l| l["fields"]["status"].is_u64())
+        .collect();
+    assert!(!finished.is_empty(), "no request log lines: {rest}");
+    for l in &finished {
+        assert_eq!(
+            l["span"]["request_id"].as_str().map(str::len),
+            Some(36),
+            "{l}"
+        );
+        assert_eq!(l["span"]["path"], "/v1/score");
+        assert!(l["fields"]["latency"].is_string(), "{l}");
+    }
     for r in &results {
         match r {
             Ok(code) => assert!(*code == 200 || *code == 503, "status {code}"),

@@ -8,6 +8,7 @@ use crate::types::Detection;
 /// An axis-aligned box in pixel coordinates, corners `(x0, y0)` (inclusive) to `(x1, y1)`
 /// (exclusive), so a box covering a whole `w × h` image is `(0, 0, w, h)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct BBox {
     pub x0: f32,
     pub y0: f32,

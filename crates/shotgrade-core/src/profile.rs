@@ -177,6 +177,7 @@ pub struct Profile {
 
 /// The outcome of one check, or of a whole profile (its worst check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -196,6 +197,7 @@ impl fmt::Display for Status {
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct CheckResult {
     /// The measure's name (`longest_side`, …), `format` or `background`.
     pub check: String,
@@ -212,6 +214,7 @@ pub struct CheckResult {
 
 /// A profile's verdict on one image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ProfileReport {
     pub name: String,
     pub title: String,

@@ -10,6 +10,7 @@ use crate::types::{BackgroundClass, PositionCategory};
 
 /// Facts about the file and its pixels that the loader measures (not the models).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ImageFacts {
     /// Width and height after EXIF orientation was applied.
     pub width: u32,
@@ -33,6 +34,7 @@ pub struct ImageFacts {
 
 /// The sub-scores and the total, all 0–100, higher is better.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Scores {
     pub total: f32,
     pub background: f32,
@@ -47,6 +49,7 @@ pub struct Scores {
 
 /// The background network's verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct BackgroundVerdict {
     pub class: BackgroundClass,
     pub probability: f32,
@@ -56,6 +59,7 @@ pub struct BackgroundVerdict {
 
 /// The position network's verdict on the main product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct PositionVerdict {
     /// `None` when no product was found.
     pub main: Option<MainProduct>,
@@ -69,6 +73,7 @@ pub struct PositionVerdict {
 
 /// The main product and the measurements the position score is made of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct MainProduct {
     pub category: PositionCategory,
     /// Box in original pixels.
@@ -85,6 +90,7 @@ pub struct MainProduct {
 
 /// One deduction, in words a seller can act on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Reason {
     /// `background`, `position` or `visual`.
     pub component: String,

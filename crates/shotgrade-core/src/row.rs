@@ -8,6 +8,7 @@ use crate::report::{BackgroundVerdict, ImageFacts, PositionVerdict, Reason, Repo
 
 /// One input's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Row {
     Scored(Box<ScoredRow>),
@@ -16,6 +17,7 @@ pub enum Row {
 
 /// A scored image. `status` is always `"ok"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ScoredRow {
     pub path: String,
     pub status: String,
@@ -32,6 +34,7 @@ pub struct ScoredRow {
 
 /// An input that could not be scored. `status` is always `"error"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct ErrorRow {
     pub path: String,
     pub status: String,
@@ -40,6 +43,8 @@ pub struct ErrorRow {
 
 /// Why an input failed: a stable `kind` and a message for people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schemars", schemars(rename = "RowError"))]
 pub struct ErrorBody {
     /// `unsupported_format`, `corrupt`, `too_large` or `io`.
     pub kind: String,

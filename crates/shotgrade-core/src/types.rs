@@ -10,6 +10,7 @@ use crate::geometry::BBox;
 /// The order is the order of the background network's output logits; it is part of the
 /// weights' contract and must not change without retraining.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum BackgroundClass {
     /// Pure or practically pure white: the classic marketplace packshot.
@@ -75,6 +76,7 @@ impl fmt::Display for BackgroundClass {
 /// product is present but does not hold that position (a small item in a scene, an object at the
 /// edge, a secondary item).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PositionCategory {
     Subject,

@@ -4,12 +4,13 @@
 
 use shotgrade::{GradeOptions, Grader, Row, Source};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
 
 /// Sizes of the queue and the batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,25 +44,12 @@ pub struct Job {
     pub reply: oneshot::Sender<Row>,
 }
 
-/// Counters the metrics endpoint reads.
-#[derive(Debug, Default)]
-pub struct BatchStats {
-    /// Images waiting in the queue now.
-    pub depth: AtomicUsize,
-    pub images: AtomicUsize,
-    pub batches: AtomicUsize,
-    /// Sum of batch sizes, for the mean batch size.
-    pub batched_images: AtomicUsize,
-    /// Total inference time in microseconds.
-    pub inference_micros: AtomicUsize,
-}
-
 /// The queue's sending side; cloning shares the queue. Dropping every handle stops the
 /// workers once they have finished what was queued.
 #[derive(Clone)]
 pub struct Batcher {
     tx: SyncSender<Job>,
-    stats: Arc<BatchStats>,
+    metrics: Arc<Metrics>,
     capacity: usize,
 }
 
@@ -75,24 +63,28 @@ pub enum SubmitError {
 }
 
 impl Batcher {
-    /// Starts the workers; returns the queue handle and the workers' join handles.
-    pub fn start(grader: Arc<Grader>, settings: BatchSettings) -> (Self, Vec<JoinHandle<()>>) {
+    /// Starts the workers; returns the queue handle and the workers' join handles. The
+    /// workers record queue depth, batch sizes and inference time in `metrics`.
+    pub fn start(
+        grader: Arc<Grader>,
+        settings: BatchSettings,
+        metrics: Arc<Metrics>,
+    ) -> (Self, Vec<JoinHandle<()>>) {
         let (tx, rx) = sync_channel::<Job>(settings.queue_capacity.max(1));
         let rx = Arc::new(Mutex::new(rx));
-        let stats = Arc::new(BatchStats::default());
         let workers = (0..settings.workers.max(1))
             .map(|i| {
-                let (rx, grader, stats) = (rx.clone(), grader.clone(), stats.clone());
+                let (rx, grader, metrics) = (rx.clone(), grader.clone(), metrics.clone());
                 std::thread::Builder::new()
                     .name(format!("shotgrade-infer-{i}"))
-                    .spawn(move || worker(&rx, &grader, &stats, settings))
+                    .spawn(move || worker(&rx, &grader, &metrics, settings))
                     .expect("cannot start an inference thread")
             })
             .collect();
         (
             Batcher {
                 tx,
-                stats,
+                metrics,
                 capacity: settings.queue_capacity.max(1),
             },
             workers,
@@ -101,11 +93,11 @@ impl Batcher {
 
     /// Queues a job without waiting.
     pub fn submit(&self, job: Job) -> Result<(), SubmitError> {
-        self.stats.depth.fetch_add(1, Ordering::SeqCst);
+        self.metrics.queue_depth_add(1);
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
             Err(e) => {
-                self.stats.depth.fetch_sub(1, Ordering::SeqCst);
+                self.metrics.queue_depth_add(-1);
                 Err(match e {
                     TrySendError::Full(_) => SubmitError::Full,
                     TrySendError::Disconnected(_) => SubmitError::Closed,
@@ -114,8 +106,8 @@ impl Batcher {
         }
     }
 
-    pub fn stats(&self) -> &BatchStats {
-        &self.stats
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn capacity(&self) -> usize {
@@ -124,11 +116,11 @@ impl Batcher {
 
     /// Whether the queue is (nearly) full: the readiness probe fails then.
     pub fn saturated(&self) -> bool {
-        self.stats.depth.load(Ordering::SeqCst) * 10 >= self.capacity * 9
+        self.metrics.queue_depth().max(0) as usize * 10 >= self.capacity * 9
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Job>>, grader: &Grader, stats: &BatchStats, settings: BatchSettings) {
+fn worker(rx: &Mutex<Receiver<Job>>, grader: &Grader, metrics: &Metrics, settings: BatchSettings) {
     loop {
         // Hold the lock while collecting one batch, so batches are not split between workers.
         let batch = {
@@ -145,13 +137,22 @@ fn worker(rx: &Mutex<Receiver<Job>>, grader: &Grader, stats: &BatchStats, settin
             }
             batch
         };
-        stats.depth.fetch_sub(batch.len(), Ordering::SeqCst);
+        metrics.queue_depth_add(-(batch.len() as i64));
+        // A client that timed out or disconnected has dropped its receiver: skip its image
+        // instead of spending inference on an answer nobody reads.
+        let (batch, abandoned): (Vec<Job>, Vec<Job>) =
+            batch.into_iter().partition(|j| !j.reply.is_closed());
+        metrics.count_images("abandoned", abandoned.len());
+        if batch.is_empty() {
+            continue;
+        }
         let started = Instant::now();
         let n = batch.len();
         let mut groups: HashMap<GradeOptions, Vec<Job>> = HashMap::new();
         for job in batch {
             groups.entry(job.options.clone()).or_default().push(job);
         }
+        let mut answers = Vec::with_capacity(n);
         for (options, mut jobs) in groups {
             let sources: Vec<Source> = jobs
                 .iter_mut()
@@ -161,16 +162,15 @@ fn worker(rx: &Mutex<Receiver<Job>>, grader: &Grader, stats: &BatchStats, settin
                 })
                 .collect();
             let rows = grader.grade(&sources, &options);
-            for (job, row) in jobs.into_iter().zip(rows) {
-                // The client may have gone away (timeout, disconnect): nothing to do then.
-                let _ = job.reply.send(row);
-            }
+            answers.extend(jobs.into_iter().map(|j| j.reply).zip(rows));
         }
-        stats.images.fetch_add(n, Ordering::Relaxed);
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.batched_images.fetch_add(n, Ordering::Relaxed);
-        stats
-            .inference_micros
-            .fetch_add(started.elapsed().as_micros() as usize, Ordering::Relaxed);
+        // Counted before anyone is answered, so a client that reads /metrics after its
+        // response always sees its image.
+        let errors = answers.iter().filter(|(_, row)| !row.is_ok()).count();
+        metrics.record_batch(n, errors, started.elapsed());
+        for (reply, row) in answers {
+            // The client may have gone away meanwhile: nothing to do then.
+            let _ = reply.send(row);
+        }
     }
 }

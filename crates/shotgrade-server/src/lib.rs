@@ -2,16 +2,21 @@
 //!
 //! The HTTP scoring service: `POST /v1/score` (one image, raw body or multipart `file`),
 //! `POST /v1/score/batch` (multipart, many files), `GET /v1/models`, `GET /healthz`,
-//! `GET /readyz`. Images go through a bounded queue to inference threads that batch them
-//! dynamically ([`batcher`]); every error is JSON `{error, kind}` with a fitting status:
-//! 413 body too large, 422 undecodable or too large image, 503 queue full (with
-//! `Retry-After`), 401 missing or wrong API key. The server never fetches URLs.
+//! `GET /readyz`, `GET /metrics` (Prometheus) and `GET /openapi.json`. Images go through a
+//! bounded queue to inference threads that batch them dynamically ([`batcher`]); every error
+//! is JSON `{error, kind}` with a fitting status: 413 body too large, 422 undecodable or too
+//! large image, 503 queue full (with `Retry-After`), 504 not graded within the request
+//! timeout, 401 missing or wrong API key. Every response carries an `x-request-id` (the
+//! client's, or a new UUID) that is also on the request's log lines. The server never fetches
+//! URLs.
 
 pub mod batcher;
+pub mod metrics;
+pub mod openapi;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Multipart, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -21,9 +26,13 @@ use serde::{Deserialize, Serialize};
 use shotgrade::core::BACKGROUND_CLASSES;
 use shotgrade::{GradeOptions, Grader, Row};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use batcher::{BatchSettings, Batcher, Job, SubmitError};
+pub use metrics::Metrics;
 
 /// Everything that shapes the service besides the grader.
 #[derive(Debug, Clone)]
@@ -32,6 +41,9 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// When set, every `/v1/*` request needs `Authorization: Bearer <key>`.
     pub api_key: Option<String>,
+    /// A scoring request not answered within this time gets 504 (its image is skipped if it
+    /// has not reached a worker yet).
+    pub request_timeout: Duration,
     pub batch: BatchSettings,
 }
 
@@ -40,6 +52,7 @@ impl Default for ServerSettings {
         ServerSettings {
             max_body_bytes: 20 * 1024 * 1024,
             api_key: None,
+            request_timeout: Duration::from_secs(30),
             batch: BatchSettings::default(),
         }
     }
@@ -49,14 +62,22 @@ impl Default for ServerSettings {
 pub struct AppState {
     pub grader: Arc<Grader>,
     pub batcher: Batcher,
+    pub metrics: Arc<Metrics>,
     pub settings: ServerSettings,
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ErrorBody {
+    /// What went wrong, for people.
     pub error: String,
+    /// Stable machine-readable kind: `body_too_large`, `bad_request`, `config`, `corrupt`,
+    /// `unsupported_format`, `too_large`, `queue_full`, `timeout`, `unauthorized`,
+    /// `not_found`, `saturated`, `shutting_down`, `internal`.
     pub kind: String,
+    /// The image's name (multipart file name, or `body`) when the error is about one image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 /// An error response: status plus `{error, kind}`.
@@ -86,6 +107,17 @@ impl ApiError {
         )
     }
 
+    fn timeout(limit: Duration) -> Self {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!(
+                "the image was not graded within {:.1} s: the server is overloaded, retry later",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     fn shutting_down() -> Self {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +134,7 @@ impl IntoResponse for ApiError {
             Json(ErrorBody {
                 error: self.message,
                 kind: self.kind.to_string(),
+                path: None,
             }),
         )
             .into_response();
@@ -161,9 +194,69 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(|| async { Json(openapi::spec()) }))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // Outermost first: give the request an id, log it in a span carrying the id, and
+        // return the id to the client.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The span every log line of a request is in: method, path and request id.
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+/// Counts every response by route, method and status and times it.
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    // The route pattern, never the raw path: unknown paths share one label value.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    state.metrics.record_request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// `GET /metrics`: Prometheus / OpenMetrics text.
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 /// Constant-time comparison, so the time a wrong key takes says nothing about the right one.
@@ -212,12 +305,13 @@ async fn ready(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-/// Queues one image and waits for its row.
+/// Queues one image and waits for its row until `deadline` (504 after it).
 async fn grade_one(
     state: &AppState,
     name: String,
     bytes: Vec<u8>,
     options: GradeOptions,
+    deadline: Instant,
 ) -> Result<Row, ApiError> {
     let (reply, rx) = oneshot::channel();
     state
@@ -236,13 +330,28 @@ async fn grade_one(
             ),
             SubmitError::Closed => ApiError::shutting_down(),
         })?;
-    rx.await.map_err(|_| {
-        ApiError::new(
+    wait_for_row(rx, deadline, state.settings.request_timeout).await
+}
+
+/// Waits for a worker's answer; dropping the receiver on timeout tells the worker to skip
+/// the image.
+async fn wait_for_row(
+    rx: oneshot::Receiver<Row>,
+    deadline: Instant,
+    limit: Duration,
+) -> Result<Row, ApiError> {
+    match tokio::time::timeout_at(deadline.into(), rx).await {
+        Ok(Ok(row)) => Ok(row),
+        Ok(Err(_)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the inference worker stopped",
-        )
-    })
+        )),
+        Err(_) => {
+            tracing::warn!("request timed out after {:.1} s", limit.as_secs_f64());
+            Err(ApiError::timeout(limit))
+        }
+    }
 }
 
 /// `POST /v1/score`: the image as the raw body, or as the multipart field `file`.
@@ -251,6 +360,7 @@ async fn score(
     Query(query): Query<ScoreQuery>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let deadline = Instant::now() + state.settings.request_timeout;
     let options = query.options(&state)?;
     let is_multipart = request
         .headers()
@@ -280,7 +390,7 @@ async fn score(
         let body = Bytes::from_request(request, &()).await?;
         ("body".to_string(), body)
     };
-    let row = grade_one(&state, name, bytes.to_vec(), options).await?;
+    let row = grade_one(&state, name, bytes.to_vec(), options, deadline).await?;
     Ok(row_response(row))
 }
 
@@ -304,11 +414,11 @@ fn row_response(row: Row) -> Response {
             };
             (
                 status,
-                Json(serde_json::json!({
-                    "error": e.error.message,
-                    "kind": e.error.kind,
-                    "path": e.path,
-                })),
+                Json(ErrorBody {
+                    error: e.error.message,
+                    kind: e.error.kind,
+                    path: Some(e.path),
+                }),
             )
                 .into_response()
         }
@@ -316,12 +426,13 @@ fn row_response(row: Row) -> Response {
 }
 
 /// `POST /v1/score/batch`: every multipart part is an image; one row per part, in order
-/// (error rows for parts that could not be scored).
+/// (error rows for parts that could not be scored). The whole request shares one timeout.
 async fn score_batch(
     State(state): State<Arc<AppState>>,
     Query(query): Query<ScoreQuery>,
     mut form: Multipart,
 ) -> Result<Response, ApiError> {
+    let deadline = Instant::now() + state.settings.request_timeout;
     let options = query.options(&state)?;
     let mut waiting = Vec::new();
     let mut index = 0usize;
@@ -349,9 +460,11 @@ async fn score_batch(
     let mut rows = Vec::with_capacity(waiting.len());
     for (name, rx) in waiting {
         let row = match rx {
-            Some(rx) => rx.await.unwrap_or_else(|_| {
-                Row::error(name, "internal", "the inference worker stopped".into())
-            }),
+            Some(rx) => match wait_for_row(rx, deadline, state.settings.request_timeout).await {
+                Ok(row) => row,
+                Err(e) if e.kind == "internal" => Row::error(name, e.kind, e.message),
+                Err(e) => return Err(e),
+            },
             None => Row::error(
                 name,
                 "queue_full",
@@ -363,27 +476,64 @@ async fn score_batch(
     Ok(Json(rows).into_response())
 }
 
-/// `GET /v1/models`: versions, classes, scenes, profiles and the weights' hash.
-async fn models(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+/// `GET /v1/models`: what the service grades with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct ModelsInfo {
+    /// shotgrade's version.
+    pub version: String,
+    pub weights: WeightsInfo,
+    /// The background network's classes, in output order.
+    pub background_classes: Vec<String>,
+    /// Scenes the `scene` query parameter accepts.
+    pub scenes: Vec<String>,
+    pub default_scene: String,
+    /// Profiles the `profile` query parameter accepts.
+    pub profiles: Vec<String>,
+    /// Square input side of each network, in pixels.
+    pub inputs: InputSizes,
+}
+
+/// Where the weights came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct WeightsInfo {
+    /// `embedded`, a folder, or `random` (untrained).
+    pub source: String,
+    pub trained: bool,
+    /// SHA-256 over the three weights files, hex.
+    pub sha256: String,
+}
+
+/// Input sides of the three networks.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct InputSizes {
+    pub background: usize,
+    pub position: usize,
+    pub experience: usize,
+}
+
+async fn models(State(state): State<Arc<AppState>>) -> Json<ModelsInfo> {
     let models = state.grader.models();
     let settings = state.grader.settings();
-    Json(serde_json::json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "weights": {
-            "source": models.provenance.source,
-            "trained": models.provenance.trained,
-            "sha256": models.provenance.sha256,
+    Json(ModelsInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        weights: WeightsInfo {
+            source: models.provenance.source.clone(),
+            trained: models.provenance.trained,
+            sha256: models.provenance.sha256.clone(),
         },
-        "background_classes": BACKGROUND_CLASSES.iter().map(|c| c.name()).collect::<Vec<_>>(),
-        "scenes": settings.scoring.scenes.keys().collect::<Vec<_>>(),
-        "default_scene": settings.scoring.default_scene,
-        "profiles": settings.profiles.names().collect::<Vec<_>>(),
-        "inputs": {
-            "background": models.configs.background.input_size,
-            "position": models.configs.position.input_size,
-            "experience": models.configs.experience.input_size,
+        background_classes: BACKGROUND_CLASSES
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect(),
+        scenes: settings.scoring.scenes.keys().cloned().collect(),
+        default_scene: settings.scoring.default_scene.clone(),
+        profiles: settings.profiles.names().map(str::to_string).collect(),
+        inputs: InputSizes {
+            background: models.configs.background.input_size,
+            position: models.configs.position.input_size,
+            experience: models.configs.experience.input_size,
         },
-    }))
+    })
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, finishes in-flight requests and
@@ -394,10 +544,15 @@ pub async fn serve(
     settings: ServerSettings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (batcher, workers) = Batcher::start(grader.clone(), settings.batch);
+    let metrics = Arc::new(Metrics::new(
+        settings.batch.queue_capacity,
+        settings.batch.max_batch,
+    ));
+    let (batcher, workers) = Batcher::start(grader.clone(), settings.batch, metrics.clone());
     let state = Arc::new(AppState {
         grader,
         batcher,
+        metrics,
         settings,
     });
     axum::serve(listener, router(state.clone()))

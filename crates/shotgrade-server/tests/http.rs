@@ -297,3 +297,151 @@ fn full_queue_answers_503_with_retry_after() {
     assert!(results.iter().all(|r| r.0 == 200 || r.0 == 503));
     assert!(results.iter().any(|r| r.0 == 200));
 }
+
+/// Body of a response as text, whatever the status.
+fn text(result: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = response.status();
+    (status, response.into_string().expect("body"))
+}
+
+/// The value of one sample line (`name{labels} value`) in Prometheus text.
+fn sample(metrics: &str, line_start: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn metrics_count_requests_images_and_batches() {
+    let s = start(ServerSettings::default());
+    let image = jpeg(96, 64);
+    for _ in 0..2 {
+        let (status, _, _) = call(ureq::post(&url(&s, "/v1/score")).send_bytes(&image));
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = call(ureq::post(&url(&s, "/v1/score")).send_bytes(b"not an image"));
+    assert_eq!(status, 422);
+    let (status, _, _) = call(ureq::get(&url(&s, "/no/such/path")).call());
+    assert_eq!(status, 404);
+    let response = ureq::get(&url(&s, "/metrics")).call().expect("metrics");
+    assert!(
+        response
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/openmetrics-text")),
+    );
+    let m = response.into_string().expect("text");
+    let requests = |status: u16| {
+        sample(
+            &m,
+            &format!(
+                r#"shotgrade_http_requests_total{{route="/v1/score",method="POST",status="{status}"}}"#
+            ),
+        )
+    };
+    assert_eq!(requests(200), Some(2.0), "{m}");
+    assert_eq!(requests(422), Some(1.0), "{m}");
+    // Unknown paths share one label value, so scans cannot blow up the series count.
+    assert_eq!(
+        sample(
+            &m,
+            r#"shotgrade_http_requests_total{route="unmatched",method="GET",status="404"}"#
+        ),
+        Some(1.0),
+        "{m}"
+    );
+    assert!(!m.contains("/no/such/path"));
+    assert_eq!(
+        sample(&m, r#"shotgrade_images_total{outcome="scored"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&m, r#"shotgrade_images_total{outcome="error"}"#),
+        Some(1.0)
+    );
+    assert_eq!(sample(&m, "shotgrade_batch_size_sum"), Some(3.0), "{m}");
+    assert_eq!(sample(&m, "shotgrade_queue_depth"), Some(0.0));
+    assert_eq!(sample(&m, "shotgrade_queue_capacity"), Some(64.0));
+    assert!(sample(&m, "shotgrade_batch_inference_seconds_sum").is_some_and(|v| v > 0.0));
+    assert_eq!(
+        sample(
+            &m,
+            r#"shotgrade_http_request_duration_seconds_count{route="/v1/score"}"#
+        ),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn served_openapi_equals_the_checked_in_file() {
+    let s = start(ServerSettings::default());
+    let (status, served, _) = call(ureq::get(&url(&s, "/openapi.json")).call());
+    assert_eq!(status, 200);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+    let file = std::fs::read_to_string(path).expect("checked-in openapi.json");
+    let file: serde_json::Value = serde_json::from_str(&file).expect("valid JSON");
+    assert!(
+        served == file,
+        "the served spec differs from {path}: regenerate it with \
+         `cargo run -p shotgrade-cli -- serve --print-openapi > {}`",
+        shotgrade_server::openapi::CHECKED_IN_PATH
+    );
+    assert_eq!(served["openapi"], "3.1.0");
+}
+
+#[test]
+fn slow_answers_get_504_and_the_image_is_skipped() {
+    // The worker waits 400 ms for a batch to fill; the request gives up after 50 ms.
+    let s = start(ServerSettings {
+        request_timeout: Duration::from_millis(50),
+        batch: BatchSettings {
+            max_wait: Duration::from_millis(400),
+            ..BatchSettings::default()
+        },
+        ..ServerSettings::default()
+    });
+    let started = std::time::Instant::now();
+    let (status, body, _) = call(ureq::post(&url(&s, "/v1/score")).send_bytes(&jpeg(64, 64)));
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (504, Some("timeout")),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(390));
+    // The batch closes at 400 ms and sees the abandoned request.
+    std::thread::sleep(Duration::from_millis(600));
+    let (_, m) = text(ureq::get(&url(&s, "/metrics")).call());
+    assert_eq!(
+        sample(&m, r#"shotgrade_images_total{outcome="abandoned"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, r#"shotgrade_images_total{outcome="scored"}"#),
+        None
+    );
+}
+
+#[test]
+fn every_response_carries_a_request_id() {
+    let s = start(ServerSettings::default());
+    let r = ureq::get(&url(&s, "/healthz")).call().expect("healthz");
+    let id = r.header("x-request-id").expect("generated id").to_string();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let r = ureq::get(&url(&s, "/healthz"))
+        .set("x-request-id", "upload-42")
+        .call()
+        .expect("healthz");
+    assert_eq!(r.header("x-request-id"), Some("upload-42"));
+    // Errors too.
+    match ureq::get(&url(&s, "/nope")).call() {
+        Err(ureq::Error::Status(404, r)) => assert!(r.header("x-request-id").is_some()),
+        other => panic!("expected 404, got {other:?}"),
+    }
+}

@@ -15,19 +15,30 @@
 //! * `none` — no twin: the main network's regression loss alone, on the degraded copies and
 //!   the clean images alike.
 //!
+//! With `none`, real photos (`real/grocery/train`: never in the distortion ladder, which uses
+//! `real/magento2` and `real/spree`) can join every batch as clean / degraded pairs
+//! ([`real_pairs`]): their noise label is the applied damage, exactly as for composites; their
+//! aesthetic is unknown, so the clean copy has no aesthetic target and the degraded copy's
+//! target is the clean copy's prediction (held fixed) lowered by the sharpness term of the
+//! aesthetic label, `0.20 · damage`.
+//!
 //! The visual score in the gate is `(aesthetic + noise) / 2` of the network outputs.
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
 use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade_image::Preprocessor;
 use shotgrade_models::weights::{self, NetKind};
 use shotgrade_models::{ExperienceNet, ExperienceNetConfig};
-use shotgrade_synth::compose::{DegradationLabel, compose_clean, random_degradation};
+use shotgrade_synth::compose::{
+    DegradationLabel, compose_clean, damage, jpeg_round_trip, random_degradation,
+};
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
+use shotgrade_synth::{Degradation, degrade};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -119,15 +130,69 @@ pub fn synthetic_pairs(
         .collect()
 }
 
+/// Weight of the sharpness index in the aesthetic label (see the compositor's label).
+const AESTHETIC_SHARPNESS_WEIGHT: f32 = 0.20;
+
+/// A clean / degraded pair made from a real photo: `damage` is the degraded copy's damage
+/// (its noise label is `1 − damage`; the clean copy's is 1).
+#[derive(Debug, Clone)]
+pub struct RealPair {
+    pub clean: Vec<f32>,
+    pub degraded: Vec<f32>,
+    pub damage: f32,
+}
+
+/// Pairs from real photos: for each `(photo index, seed)` the photo after a mild JPEG round
+/// trip (quality 85–95) and a randomly degraded copy (noise, blur and/or strong JPEG, as for
+/// composites).
+pub fn real_pairs(photos: &[RgbImage], picks: &[(usize, u64)], side: u32) -> Vec<RealPair> {
+    picks
+        .par_iter()
+        .filter_map(|&(i, seed)| photos.get(i).map(|p| (p, seed)))
+        .map_init(
+            || crate::data::preprocessor(side),
+            |pre, (photo, seed)| {
+                let mut rng = SplitMix64::new(seed ^ 0x5EA1_F070);
+                let mild = rng.range(85.0, 96.0) as u8;
+                let clean = jpeg_round_trip(photo, mild);
+                let d = random_degradation(&mut rng, 1.0);
+                let mut x = photo.clone();
+                degrade(
+                    &mut x,
+                    &Degradation {
+                        noise_sigma: d.noise_sigma,
+                        blur_radius: d.blur_radius,
+                    },
+                    &mut rng,
+                );
+                let x = jpeg_round_trip(&x, d.jpeg_quality);
+                RealPair {
+                    clean: pre.experience_input(&clean),
+                    degraded: pre.experience_input(&x),
+                    damage: damage(&d),
+                }
+            },
+        )
+        .collect()
+}
+
 /// Settings of an experience training run.
 #[derive(Debug, Clone)]
 pub struct ExperienceTrainSettings {
     /// Folders, length, schedule and checkpointing of the run.
     pub run: RunSettings,
     pub twin_loss: TwinLoss,
+    /// Real-photo pairs per batch, as a share of the synthetic pairs (`none` loss only).
+    pub real_fraction: f32,
+    /// Most real photos held in memory for the real pairs.
+    pub real_photos: usize,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
 }
+
+/// Where the real training photos come from: disjoint from the ladder (`real/magento2`,
+/// `real/spree`) and from the background network's real validation set.
+pub const REAL_TRAINING_PHOTOS: &[&str] = &["real/grocery/train"];
 
 impl Default for ExperienceTrainSettings {
     fn default() -> Self {
@@ -144,7 +209,9 @@ impl Default for ExperienceTrainSettings {
                 validation_size: 300,
                 init_from: None,
             },
-            twin_loss: TwinLoss::Ranked,
+            twin_loss: TwinLoss::None,
+            real_fraction: 0.0,
+            real_photos: 1500,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
@@ -247,6 +314,43 @@ fn regression(pred: Tensor<2>, labels: Tensor<2>) -> Tensor<2> {
     (pred - labels).powf_scalar(2.0).mean_dim(1)
 }
 
+/// The loss on real pairs from `(aesthetic, noise)` predictions of the clean copies and the
+/// degraded copies (`[n, 2]` each): noise regression on both, and the degraded copy's
+/// aesthetic pulled to the clean copy's (held fixed) minus the sharpness share of the damage.
+fn real_pair_loss(
+    clean: Tensor<2>,
+    degraded: Tensor<2>,
+    damage: &[f32],
+    device: &Device,
+) -> Tensor<1> {
+    let n = damage.len();
+    let d = Tensor::<2>::from_data(TensorData::new(damage.to_vec(), [n, 1]), device);
+    let noise_clean = (clean.clone().narrow(1, 1, 1) - 1.0).powf_scalar(2.0);
+    let noise_degraded =
+        (degraded.clone().narrow(1, 1, 1) - (d.clone().neg() + 1.0)).powf_scalar(2.0);
+    let aesthetic_target =
+        (clean.narrow(1, 0, 1).detach() - d * AESTHETIC_SHARPNESS_WEIGHT).clamp_min(0.0);
+    let aesthetic = (degraded.narrow(1, 0, 1) - aesthetic_target).powf_scalar(2.0);
+    (noise_clean + noise_degraded + aesthetic).mean() / 2.0
+}
+
+/// Real photos for training, loaded once: every k-th of [`REAL_TRAINING_PHOTOS`] up to
+/// `limit`. Unreadable files are skipped.
+fn load_real_photos(root: &std::path::Path, limit: usize) -> Result<Vec<RgbImage>, TrainError> {
+    let photos = shotgrade_synth::assets::real_photos(root, REAL_TRAINING_PHOTOS)?;
+    let step = (photos.len() / limit.max(1)).max(1);
+    Ok(photos
+        .par_iter()
+        .step_by(step)
+        .take(limit)
+        .filter_map(|p| {
+            shotgrade_image::load_path(&p.path, &shotgrade_image::Limits::default())
+                .ok()
+                .map(|l| l.rgb)
+        })
+        .collect())
+}
+
 /// Trains the main network (and its twin), keeps the best main network by noise SRCC on
 /// held-out synthetic pairs, writes `experience.safetensors` and `experience.metrics.json`.
 pub fn train_experience(
@@ -275,6 +379,32 @@ pub fn train_experience(
         .map(|i| TEST_SEED_BASE + 2_000_000 + i)
         .collect();
     let validation = synthetic_pairs(&assets, &val_seeds, &settings.compose, side as u32);
+
+    let real_per_batch = (settings.run.batch_size as f32 * settings.real_fraction).round() as usize;
+    if real_per_batch > 0 && settings.twin_loss != TwinLoss::None {
+        return Err(TrainError::Settings(
+            "real photos (--real-fraction) are used with --twin-loss none only: the twin variants \
+             need composite labels for both copies"
+                .into(),
+        ));
+    }
+    let real = if real_per_batch > 0 {
+        let photos = load_real_photos(&settings.run.assets, settings.real_photos)?;
+        log(&format!(
+            "{} real training photos from {}",
+            photos.len(),
+            REAL_TRAINING_PHOTOS.join(", ")
+        ));
+        if photos.is_empty() {
+            return Err(TrainError::Settings(
+                "no readable real training photos".into(),
+            ));
+        }
+        photos
+    } else {
+        Vec::new()
+    };
+    let mut real_rng = SplitMix64::new(settings.run.seed ^ 0x0E1F_2A3B);
 
     let device = Device::flex().autodiff();
     let eval_device = Device::flex();
@@ -308,9 +438,42 @@ pub fn train_experience(
             // No twin: the main network learns from the clean and the degraded images.
             let both: Vec<&ExperienceExample> = clean.iter().chain(&degraded).copied().collect();
             let (x, y) = tensor(&both, side, &device);
+            let picks: Vec<(usize, u64)> = (0..real_per_batch)
+                .map(|_| {
+                    let i = (real_rng.next_u64() % real.len().max(1) as u64) as usize;
+                    (i, real_rng.next_u64())
+                })
+                .collect();
+            let real_batch = real_pairs(&real, &picks, side as u32);
+            let m = real_batch.len();
+            let x = if m > 0 {
+                let mut data = Vec::with_capacity(2 * m * 6 * side * side);
+                for p in &real_batch {
+                    data.extend_from_slice(&p.clean);
+                }
+                for p in &real_batch {
+                    data.extend_from_slice(&p.degraded);
+                }
+                let xr =
+                    Tensor::from_data(TensorData::new(data, [2 * m, 3, side, 2 * side]), &device);
+                Tensor::cat(vec![x, xr], 0)
+            } else {
+                x
+            };
             let (a, nz) = main.logits(x);
             let pred = sigmoid(Tensor::cat(vec![a, nz], 1));
-            let loss = regression(pred, y).mean();
+            let synthetic = both.len();
+            let mut loss = regression(pred.clone().narrow(0, 0, synthetic), y).mean();
+            if m > 0 {
+                let damage: Vec<f32> = real_batch.iter().map(|p| p.damage).collect();
+                loss = loss
+                    + real_pair_loss(
+                        pred.clone().narrow(0, synthetic, m),
+                        pred.narrow(0, synthetic + m, m),
+                        &damage,
+                        &device,
+                    );
+            }
             progress.add_loss(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &main);
             main = optim_main.step(lr, main, grads);
