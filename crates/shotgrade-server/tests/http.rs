@@ -445,3 +445,27 @@ fn every_response_carries_a_request_id() {
         other => panic!("expected 404, got {other:?}"),
     }
 }
+
+#[test]
+fn readyz_fails_while_the_queue_is_saturated() {
+    // A one-slot queue whose worker waits 600 ms for its batch to fill: while it waits, the
+    // queue counts as full and the readiness probe must say so.
+    let s = start(ServerSettings {
+        batch: BatchSettings {
+            queue_capacity: 1,
+            max_wait: Duration::from_millis(600),
+            ..BatchSettings::default()
+        },
+        ..ServerSettings::default()
+    });
+    let endpoint = url(&s, "/v1/score");
+    let image = jpeg(64, 64);
+    let pending = std::thread::spawn(move || call(ureq::post(&endpoint).send_bytes(&image)));
+    std::thread::sleep(Duration::from_millis(150));
+    let (status, body, retry) = call(ureq::get(&url(&s, "/readyz")).call());
+    assert_eq!((status, body["kind"].as_str()), (503, Some("saturated")), "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(pending.join().expect("thread").0, 200);
+    let (status, _, _) = call(ureq::get(&url(&s, "/readyz")).call());
+    assert_eq!(status, 200);
+}
