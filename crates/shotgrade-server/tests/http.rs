@@ -463,7 +463,11 @@ fn readyz_fails_while_the_queue_is_saturated() {
     let pending = std::thread::spawn(move || call(ureq::post(&endpoint).send_bytes(&image)));
     std::thread::sleep(Duration::from_millis(150));
     let (status, body, retry) = call(ureq::get(&url(&s, "/readyz")).call());
-    assert_eq!((status, body["kind"].as_str()), (503, Some("saturated")), "{body}");
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (503, Some("saturated")),
+        "{body}"
+    );
     assert_eq!(retry.as_deref(), Some("1"));
     assert_eq!(pending.join().expect("thread").0, 200);
     let (status, _, _) = call(ureq::get(&url(&s, "/readyz")).call());
