@@ -121,3 +121,21 @@ fn sigterm_during_a_burst_answers_every_accepted_request() {
         "no request was answered: {results:?}"
     );
 }
+
+#[test]
+fn bad_serve_settings_are_refused_with_clear_errors() {
+    for (args, expected) in [
+        (&["--request-timeout-s", "0"][..], "--request-timeout-s"),
+        (&["--log", "shotgrade=loudest"][..], "invalid --log filter"),
+        (&["--log-format", "xml"][..], "xml"),
+    ] {
+        let out = bin()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}

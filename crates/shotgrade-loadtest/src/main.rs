@@ -342,6 +342,18 @@ mod tests {
     }
 
     #[test]
+    fn missing_or_imageless_folders_are_clear_errors() {
+        let missing = load_images(Path::new("/nonexistent/shotgrade-images")).unwrap_err();
+        assert!(format!("{missing:#}").contains("cannot read /nonexistent/shotgrade-images"));
+        let dir = std::env::temp_dir().join(format!("shotgrade-lt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("notes.txt"), "not an image").expect("write");
+        let empty = load_images(&dir).unwrap_err().to_string();
+        assert!(empty.contains("no images in"), "{empty}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn summary_counts_statuses_and_rates() {
         let ms = Duration::from_millis;
         let samples = vec![
