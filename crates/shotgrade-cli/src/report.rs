@@ -1,6 +1,7 @@
 //! `shotgrade report` and the `--overlays` / `--report` options of `score`.
 
 use anyhow::{Context, Result, bail};
+use image::RgbImage;
 use rayon::prelude::*;
 use shotgrade::image::{Limits, load_path};
 use shotgrade::{Row, ScoredRow};
@@ -35,8 +36,8 @@ pub fn read_rows(path: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Writes the HTML report of `rows`; thumbnails come from the files the rows name, when they
-/// can still be read (`images: false` skips them).
+/// Writes the HTML report of `rows` read back from a results file; thumbnails come from the
+/// files the rows name, when they can still be read (`images: false` skips them).
 pub fn write_report(
     rows: &[Row],
     out: &Path,
@@ -63,10 +64,22 @@ pub fn write_report(
             "note: {missing} scored images could not be read again; their cards have no picture"
         );
     }
+    let rows: Vec<(Row, Option<String>)> = rows.iter().cloned().zip(thumbnails).collect();
+    write_report_with_thumbnails(&rows, out, settings)
+}
+
+/// Writes the HTML report of rows whose thumbnails are already made.
+pub fn write_report_with_thumbnails(
+    rows: &[(Row, Option<String>)],
+    out: &Path,
+    settings: &ReportSettings,
+) -> Result<()> {
     let entries: Vec<Entry> = rows
         .iter()
-        .zip(thumbnails)
-        .map(|(row, thumbnail)| Entry { row, thumbnail })
+        .map(|(row, thumbnail)| Entry {
+            row,
+            thumbnail: thumbnail.clone(),
+        })
         .collect();
     std::fs::write(out, render(&entries, settings))
         .with_context(|| format!("cannot write report {}", out.display()))
@@ -102,11 +115,9 @@ pub fn overlay_file_name(path: &str) -> String {
     format!("{flat}.overlay.jpg")
 }
 
-/// Writes the annotated copy of a scored photo into `dir`.
-pub fn write_overlay(dir: &Path, row: &ScoredRow) -> Result<PathBuf> {
-    let img = load_path(Path::new(&row.path), &Limits::default())
-        .with_context(|| format!("cannot re-read {} for its overlay", row.path))?;
-    let mut canvas = shrink(&img.rgb, OVERLAY_MAX_SIDE);
+/// Writes the annotated copy of a scored photo (`rgb`: its decoded pixels) into `dir`.
+pub fn write_overlay(dir: &Path, row: &ScoredRow, rgb: &RgbImage) -> Result<PathBuf> {
+    let mut canvas = shrink(rgb, OVERLAY_MAX_SIDE);
     draw_overlay(&mut canvas, row);
     let out = dir.join(overlay_file_name(&row.path));
     canvas

@@ -1,9 +1,10 @@
 //! `shotgrade score`.
 
 use anyhow::{Context, Result};
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shotgrade::image::Limits;
-use shotgrade::{GradeOptions, Grader, GraderSettings, Row, Source};
+use shotgrade::{GradeOptions, Grader, GraderSettings, Row, ScoredRow, Source};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -146,8 +147,19 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create overlay folder {}", dir.display()))?;
     }
-    // Rows are kept for the HTML report only when one is asked for.
-    let mut kept: Vec<Row> = Vec::new();
+    // Rows (and their thumbnails) are kept for the HTML report only when one is asked for.
+    let mut kept: Vec<(Row, Option<String>)> = Vec::new();
+    let want_report = args.report.is_some();
+    // Overlays and thumbnails are drawn from the pixels the grader already decoded.
+    let extras = |row: &ScoredRow, rgb: &RgbImage| ImageExtras {
+        overlay: args
+            .overlays
+            .as_deref()
+            .map(|dir| crate::report::write_overlay(dir, row, rgb)),
+        thumbnail: want_report
+            .then(|| shotgrade_report::thumbnail_data_uri(rgb, row).ok())
+            .flatten(),
+    };
     let mut failed = 0usize;
     for chunk in inputs.chunks(args.batch_size.max(1)) {
         let sources: Vec<Source> = chunk
@@ -157,27 +169,42 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                 Input::Unreadable(..) => None,
             })
             .collect();
-        let mut graded = grader.grade(&sources, &options).into_iter();
+        let mut graded = if args.overlays.is_some() || want_report {
+            grader.grade_with(&sources, &options, extras)
+        } else {
+            grader
+                .grade(&sources, &options)
+                .into_iter()
+                .map(|row| (row, None))
+                .collect()
+        }
+        .into_iter();
         for input in chunk {
-            let row = match input {
+            let (row, extra) = match input {
                 Input::File(p) => graded.next().unwrap_or_else(|| {
-                    Row::error(p.display().to_string(), "internal", "no result".into())
+                    (
+                        Row::error(p.display().to_string(), "internal", "no result".into()),
+                        None,
+                    )
                 }),
-                Input::Unreadable(p, message) => {
-                    Row::error(p.display().to_string(), "io", message.clone())
-                }
+                Input::Unreadable(p, message) => (
+                    Row::error(p.display().to_string(), "io", message.clone()),
+                    None,
+                ),
             };
             if !row.is_ok() {
                 failed += 1;
             }
             writer.write_row(&row).context("cannot write output")?;
-            if let (Some(dir), Row::Scored(s)) = (&args.overlays, &row)
-                && let Err(e) = crate::report::write_overlay(dir, s)
-            {
+            let (overlay, thumbnail) = match extra {
+                Some(ImageExtras { overlay, thumbnail }) => (overlay, thumbnail),
+                None => (None, None),
+            };
+            if let Some(Err(e)) = overlay {
                 eprintln!("warning: {e:#}");
             }
-            if args.report.is_some() {
-                kept.push(row);
+            if want_report {
+                kept.push((row, thumbnail));
             }
         }
         progress.inc(chunk.len() as u64);
@@ -198,11 +225,19 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
             ),
         };
-        crate::report::write_report(&kept, path, &settings, true)?;
+        crate::report::write_report_with_thumbnails(&kept, path, &settings)?;
     }
     if failed > 0 {
         eprintln!("{failed} of {} inputs could not be scored", inputs.len());
         return Ok(ExitCode::from(crate::EXIT_SOME_FAILED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `--overlays` and `--report` make of one scored image while it is decoded.
+struct ImageExtras {
+    /// Where the overlay was written, or why it could not be.
+    overlay: Option<Result<std::path::PathBuf>>,
+    /// The report thumbnail as a `data:` URI.
+    thumbnail: Option<String>,
 }

@@ -15,5 +15,7 @@ mod load;
 mod preprocess;
 
 pub use error::{ErrorKind, ImageError};
+/// The decoded pixel type every function here takes and returns.
+pub use image::RgbImage;
 pub use load::{Limits, LoadedImage, load_bytes, load_path};
 pub use preprocess::{InputSpec, NetInputs, Preprocessor, push_chw};

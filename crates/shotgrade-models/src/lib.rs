@@ -162,43 +162,25 @@ impl Models {
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
         let [(bf, bb), (pf, pb), (ef, eb)] = files;
-
-        let bh = weights::read_header(&bb, bf, NetKind::Background)?;
-        let ph = weights::read_header(&pb, pf, NetKind::Position)?;
-        let eh = weights::read_header(&eb, ef, NetKind::Experience)?;
-        let bad_config = |file: &str, net: NetKind, e: String| WeightsError::WrongNet {
-            file: file.to_string(),
-            expected: net.name(),
-            message: format!("its config is unusable: {e}"),
-        };
-        let bc = BackgroundNetConfig::load_binary(bh.config_json.as_bytes())
-            .map_err(|e| bad_config(bf, NetKind::Background, e.to_string()))?;
-        bc.validate()
-            .map_err(|e| bad_config(bf, NetKind::Background, e))?;
-        let pc = PositionNetConfig::load_binary(ph.config_json.as_bytes())
-            .map_err(|e| bad_config(pf, NetKind::Position, e.to_string()))?;
-        pc.validate()
-            .map_err(|e| bad_config(pf, NetKind::Position, e))?;
-        let ec = ExperienceNetConfig::load_binary(eh.config_json.as_bytes())
-            .map_err(|e| bad_config(ef, NetKind::Experience, e.to_string()))?;
-        ec.validate()
-            .map_err(|e| bad_config(ef, NetKind::Experience, e))?;
-
-        let configs = ModelConfigs {
-            background: bc,
-            position: pc,
-            experience: ec,
-        };
-        let mut models = Self::untrained(configs, device);
-        weights::load_tensors(&mut models.background, bb, bf, NetKind::Background)?;
-        weights::load_tensors(&mut models.position, pb, pf, NetKind::Position)?;
-        weights::load_tensors(&mut models.experience, eb, ef, NetKind::Experience)?;
-        models.provenance = Provenance {
-            source: source.to_string(),
-            trained: bh.trained && ph.trained && eh.trained,
-            sha256,
-        };
-        Ok(models)
+        let (background, bc, bh) = net_from_bytes::<BackgroundNet>(bb, bf, device)?;
+        let (position, pc, ph) = net_from_bytes::<PositionNet>(pb, pf, device)?;
+        let (experience, ec, eh) = net_from_bytes::<ExperienceNet>(eb, ef, device)?;
+        Ok(Models {
+            background,
+            position,
+            experience,
+            configs: ModelConfigs {
+                background: bc,
+                position: pc,
+                experience: ec,
+            },
+            provenance: Provenance {
+                source: source.to_string(),
+                trained: bh.trained && ph.trained && eh.trained,
+                sha256,
+            },
+            device: device.clone(),
+        })
     }
 
     /// Writes the three weights files into `dir` (created if needed).
@@ -358,61 +340,77 @@ impl Models {
     }
 }
 
-/// Loads one network's weights file on its own (for evaluation and fine-tuning).
-pub fn load_background(
-    path: &Path,
-    device: &Device,
-) -> Result<(BackgroundNet, BackgroundNetConfig), WeightsError> {
-    let (bytes, header, file) = read_single(path, NetKind::Background)?;
-    let config = BackgroundNetConfig::load_binary(header.config_json.as_bytes())
-        .map_err(|e| bad_config(&file, NetKind::Background, e.to_string()))?;
-    let mut net = config.init(device);
-    weights::load_tensors(&mut net, bytes, &file, NetKind::Background)?;
-    Ok((net, config))
+/// A network with a weights file of its own: which file kind it is and how its config builds
+/// and checks it. Lets one loader serve all three networks.
+pub trait Network: burn::module::Module + burn::store::ModuleSnapshot + Sized {
+    type Config: Config + Clone + std::fmt::Display;
+    const KIND: NetKind;
+    fn build(config: &Self::Config, device: &Device) -> Self;
+    /// Why the config cannot build a working network, if it cannot.
+    fn check(config: &Self::Config) -> Result<(), String>;
 }
 
-/// See [`load_background`].
-pub fn load_position(
-    path: &Path,
-    device: &Device,
-) -> Result<(PositionNet, PositionNetConfig), WeightsError> {
-    let (bytes, header, file) = read_single(path, NetKind::Position)?;
-    let config = PositionNetConfig::load_binary(header.config_json.as_bytes())
-        .map_err(|e| bad_config(&file, NetKind::Position, e.to_string()))?;
-    let mut net = config.init(device);
-    weights::load_tensors(&mut net, bytes, &file, NetKind::Position)?;
-    Ok((net, config))
+impl Network for BackgroundNet {
+    type Config = BackgroundNetConfig;
+    const KIND: NetKind = NetKind::Background;
+    fn build(config: &Self::Config, device: &Device) -> Self {
+        config.init(device)
+    }
+    fn check(config: &Self::Config) -> Result<(), String> {
+        config.validate()
+    }
 }
 
-/// See [`load_background`].
-pub fn load_experience(
-    path: &Path,
-    device: &Device,
-) -> Result<(ExperienceNet, ExperienceNetConfig), WeightsError> {
-    let (bytes, header, file) = read_single(path, NetKind::Experience)?;
-    let config = ExperienceNetConfig::load_binary(header.config_json.as_bytes())
-        .map_err(|e| bad_config(&file, NetKind::Experience, e.to_string()))?;
-    let mut net = config.init(device);
-    weights::load_tensors(&mut net, bytes, &file, NetKind::Experience)?;
-    Ok((net, config))
+impl Network for PositionNet {
+    type Config = PositionNetConfig;
+    const KIND: NetKind = NetKind::Position;
+    fn build(config: &Self::Config, device: &Device) -> Self {
+        config.init(device)
+    }
+    fn check(config: &Self::Config) -> Result<(), String> {
+        config.validate()
+    }
 }
 
-fn read_single(
-    path: &Path,
-    kind: NetKind,
-) -> Result<(Vec<u8>, WeightsHeader, String), WeightsError> {
+impl Network for ExperienceNet {
+    type Config = ExperienceNetConfig;
+    const KIND: NetKind = NetKind::Experience;
+    fn build(config: &Self::Config, device: &Device) -> Self {
+        config.init(device)
+    }
+    fn check(config: &Self::Config) -> Result<(), String> {
+        config.validate()
+    }
+}
+
+/// Loads one network's weights file on its own (for evaluation and fine-tuning), e.g.
+/// `load_net::<BackgroundNet>(path, &device)`.
+pub fn load_net<N: Network>(path: &Path, device: &Device) -> Result<(N, N::Config), WeightsError> {
     let file = path.display().to_string();
     let bytes = weights::read_file(path)?;
-    let header = weights::read_header(&bytes, &file, kind)?;
-    Ok((bytes, header, file))
+    let (net, config, _) = net_from_bytes::<N>(bytes, &file, device)?;
+    Ok((net, config))
 }
 
-fn bad_config(file: &str, net: NetKind, message: String) -> WeightsError {
-    WeightsError::WrongNet {
+/// Reads a weights file's header, rebuilds and checks the config it records, builds the
+/// network and loads the tensors into it.
+fn net_from_bytes<N: Network>(
+    bytes: Vec<u8>,
+    file: &str,
+    device: &Device,
+) -> Result<(N, N::Config, WeightsHeader), WeightsError> {
+    let header = weights::read_header(&bytes, file, N::KIND)?;
+    let bad_config = |message: String| WeightsError::WrongNet {
         file: file.to_string(),
-        expected: net.name(),
+        expected: N::KIND.name(),
         message: format!("its config is unusable: {message}"),
-    }
+    };
+    let config = N::Config::load_binary(header.config_json.as_bytes())
+        .map_err(|e| bad_config(e.to_string()))?;
+    N::check(&config).map_err(bad_config)?;
+    let mut net = N::build(&config, device);
+    weights::load_tensors(&mut net, bytes, file, N::KIND)?;
+    Ok((net, config, header))
 }
 
 #[cfg(test)]

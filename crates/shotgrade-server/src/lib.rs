@@ -96,9 +96,7 @@ impl ApiError {
             message: message.into(),
         }
     }
-}
 
-impl ApiError {
     fn body_too_large() -> Self {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

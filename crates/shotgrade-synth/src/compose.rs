@@ -7,7 +7,9 @@
 //!   middle half of the frame on both axes (centre offset ≤ 0.5).
 //! * **noise label** (cleanliness, 0–100) — `100 · (1 − damage)` with
 //!   `damage = 1 − (1 − d_noise)(1 − d_blur)(1 − d_jpeg)`, `d_noise = min(1, σ / 32)`,
-//!   `d_blur = min(1, r / 5)` (box-blur radius, applied twice), `d_jpeg = clamp((60 − q) / 55, 0, 1)`.
+//!   `d_blur = min(1, r / 5)` (box-blur radius, applied twice), `d_jpeg = clamp((90 − q) / 80, 0, 1)`
+//!   (quality 90 and above is clean; every lower quality costs something, so the quality 60 of a
+//!   typical over-compressed upload is already damage 0.375).
 //! * **aesthetic label** (0–100) — `100 · (0.35 composition + 0.20 harmony + 0.25 contrast +
 //!   0.20 sharpness)`, × 0.75 on cluttered backgrounds; composition from fill, centring and
 //!   margins, harmony from the hues of product and backdrop, contrast from their colour
@@ -70,7 +72,7 @@ pub struct ProductLabel {
 pub struct DegradationLabel {
     pub noise_sigma: f32,
     pub blur_radius: u32,
-    /// Quality of the final JPEG encoding (≥ 85 counts as clean).
+    /// Quality of the final JPEG encoding (≥ 90 counts as clean, see [`damage`]).
     pub jpeg_quality: u8,
 }
 
@@ -123,11 +125,15 @@ pub struct Clean {
     indexes: CleanIndexes,
 }
 
+/// JPEG quality from which an encoding counts as clean.
+pub const CLEAN_JPEG_QUALITY: f32 = 90.0;
+
 /// Degradation damage in `[0, 1]`, per the module docs.
 pub fn damage(d: &DegradationLabel) -> f32 {
     let noise = (d.noise_sigma / 32.0).clamp(0.0, 1.0);
     let blur = (d.blur_radius as f32 / 5.0).clamp(0.0, 1.0);
-    let jpeg = ((60.0 - d.jpeg_quality as f32) / 55.0).clamp(0.0, 1.0);
+    let jpeg = ((CLEAN_JPEG_QUALITY - d.jpeg_quality as f32) / (CLEAN_JPEG_QUALITY - 10.0))
+        .clamp(0.0, 1.0);
     1.0 - (1.0 - noise) * (1.0 - blur) * (1.0 - jpeg)
 }
 
@@ -601,25 +607,65 @@ pub fn jpeg_round_trip(img: &RgbImage, quality: u8) -> RgbImage {
 }
 
 /// A random degradation: clean (mild JPEG 85–95) with probability `1 − p`, otherwise one to
-/// three of noise, blur and strong JPEG.
+/// three of noise, blur and strong JPEG (quality 5–60).
 pub fn random_degradation(rng: &mut SplitMix64, p: f32) -> DegradationLabel {
+    let mild = rng.range(85.0, 96.0) as u8;
+    if rng.unit() >= p {
+        return DegradationLabel {
+            noise_sigma: 0.0,
+            blur_radius: 0,
+            jpeg_quality: mild,
+        };
+    }
+    random_damage(rng, mild, &DamageKinds::COMPOSITOR)
+}
+
+/// Which damage [`random_damage`] may draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DamageKinds {
+    /// JPEG qualities drawn for JPEG damage, `[low, high)`; `None`: no JPEG damage.
+    pub jpeg: Option<(f32, f32)>,
+}
+
+impl DamageKinds {
+    /// The compositor's menu: noise, blur and strong JPEG (5–60).
+    pub const COMPOSITOR: DamageKinds = DamageKinds {
+        jpeg: Some((5.0, 60.0)),
+    };
+    /// The experience training's menu: JPEG over the whole damaged range (5–90), so the noise
+    /// head also learns the moderate qualities real uploads have.
+    pub const EXPERIENCE: DamageKinds = DamageKinds {
+        jpeg: Some((5.0, CLEAN_JPEG_QUALITY)),
+    };
+    /// Noise and blur only: for real photos, which are already JPEG-compressed at an unknown
+    /// quality, so JPEG damage on them has no reliable label.
+    pub const PIXELS: DamageKinds = DamageKinds { jpeg: None };
+}
+
+/// A damaged copy's degradation: one to three of noise (σ 2–40), blur (radius 1–5) and, when
+/// `kinds` allows it, JPEG; `base_quality` is the JPEG quality when no JPEG damage is drawn.
+pub fn random_damage(
+    rng: &mut SplitMix64,
+    base_quality: u8,
+    kinds: &DamageKinds,
+) -> DegradationLabel {
     let mut d = DegradationLabel {
         noise_sigma: 0.0,
         blur_radius: 0,
-        jpeg_quality: rng.range(85.0, 96.0) as u8,
+        jpeg_quality: base_quality,
     };
-    if rng.unit() >= p {
-        return d;
-    }
-    let kinds = 1 + rng.next_u64() % 7; // bit mask over {noise, blur, jpeg}, never empty
-    if kinds & 1 != 0 {
+    let mask = match kinds.jpeg {
+        Some(_) => 1 + rng.next_u64() % 7, // bit mask over {noise, blur, jpeg}, never empty
+        None => 1 + rng.next_u64() % 3,    // over {noise, blur}
+    };
+    if mask & 1 != 0 {
         d.noise_sigma = rng.range(2.0, 40.0);
     }
-    if kinds & 2 != 0 {
+    if mask & 2 != 0 {
         d.blur_radius = 1 + (rng.next_u64() % 5) as u32;
     }
-    if kinds & 4 != 0 {
-        d.jpeg_quality = rng.range(5.0, 60.0) as u8;
+    if let (true, Some((low, high))) = (mask & 4 != 0, kinds.jpeg) {
+        d.jpeg_quality = rng.range(low, high) as u8;
     }
     d
 }
@@ -701,7 +747,7 @@ mod tests {
             assert!((0.0..=100.0).contains(&l.noise) && (0.0..=100.0).contains(&l.aesthetic.score));
             if l.degradation.noise_sigma == 0.0
                 && l.degradation.blur_radius == 0
-                && l.degradation.jpeg_quality >= 60
+                && l.degradation.jpeg_quality >= 90
             {
                 assert_eq!(l.noise, 100.0);
             }
@@ -754,12 +800,32 @@ mod tests {
             }),
             0.0
         );
-        assert!(
-            damage(&DegradationLabel {
-                noise_sigma: 0.0,
-                blur_radius: 0,
-                jpeg_quality: 10
-            }) > 0.8
-        );
+        let jpeg: Vec<f32> = [95u8, 90, 75, 60, 35, 15, 10, 5]
+            .iter()
+            .map(|&q| {
+                damage(&DegradationLabel {
+                    noise_sigma: 0.0,
+                    blur_radius: 0,
+                    jpeg_quality: q,
+                })
+            })
+            .collect();
+        assert_eq!(&jpeg[..2], &[0.0, 0.0], "quality 90 and above is clean");
+        assert!(jpeg[1..7].windows(2).all(|w| w[0] < w[1]), "{jpeg:?}");
+        assert_eq!(jpeg[6], 1.0);
+        assert_eq!(jpeg[7], 1.0);
+    }
+
+    #[test]
+    fn damage_is_never_empty_and_respects_the_menu() {
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..500 {
+            let d = random_damage(&mut rng, 93, &DamageKinds::PIXELS);
+            assert_eq!(d.jpeg_quality, 93, "no JPEG damage on the pixel menu");
+            assert!(d.noise_sigma > 0.0 || d.blur_radius > 0);
+            let d = random_damage(&mut rng, 93, &DamageKinds::EXPERIENCE);
+            assert!(damage(&d) > 0.0, "{d:?}");
+            assert!((5..90).contains(&d.jpeg_quality) || d.jpeg_quality == 93);
+        }
     }
 }

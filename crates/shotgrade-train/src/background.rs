@@ -7,7 +7,6 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::BACKGROUND_CLASSES;
-use shotgrade_models::weights::{self, NetKind};
 use shotgrade_models::{BackgroundNet, BackgroundNetConfig};
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
 use std::path::PathBuf;
@@ -17,7 +16,7 @@ use thiserror::Error;
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
 use crate::metrics::{ClassMetrics, classification};
 use crate::schedule::{
-    BestTracker, Progress, RunSettings, create_out_dir, learning_rate, write_report,
+    Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
 
 /// A training run that could not go on.
@@ -137,15 +136,9 @@ pub fn train_background(
     settings: &BackgroundTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<BackgroundReport, TrainError> {
-    let (init, config) = match &settings.run.init_from {
-        Some(path) => {
-            let (net, config) =
-                shotgrade_models::load_background(path, &Device::flex().autodiff())?;
-            (Some(net), config)
-        }
-        None => (None, settings.config.clone()),
-    };
-    config.validate().map_err(TrainError::Settings)?;
+    let train_device = Device::flex().autodiff();
+    let (mut model, config) =
+        starting_net::<BackgroundNet>(&settings.run, &settings.config, &train_device)?;
     if settings.run.batch_size < 2
         || settings.run.eval_every == 0
         || !(0.0..1.0).contains(&settings.real_fraction)
@@ -186,9 +179,7 @@ pub fn train_background(
             .map(|(e, _)| e)
             .collect();
 
-    let train_device = Device::flex().autodiff();
     let eval_device = Device::flex();
-    let mut model: BackgroundNet = init.unwrap_or_else(|| config.init(&train_device));
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let real_per_batch = if real_train.is_empty() {
@@ -199,9 +190,7 @@ pub fn train_background(
     let synth_per_batch = settings.run.batch_size - real_per_batch;
     let mut rng = SplitMix64::new(settings.run.seed ^ 0x5EED);
 
-    create_out_dir(&settings.run.out)?;
-    let best_path = settings.run.out.join(NetKind::Background.file_name());
-    let mut tracker = BestTracker::new(settings.run.patience);
+    let mut checkpoints = Checkpoints::new::<BackgroundNet>(&settings.run, &config, &[])?;
     let mut steps_run = 0;
     let mut progress = Progress::new(settings.run.steps, settings.run.batch_size, "img");
 
@@ -230,31 +219,25 @@ pub fn train_background(
             let net = model.valid();
             let synth_m = evaluate(&net, &synth_val, size, &eval_device);
             let real_m = evaluate(&net, &real_val, size, &eval_device);
-            let improved = tracker.is_better(synth_m.accuracy);
+            let improved = checkpoints.record(
+                &net,
+                synth_m.accuracy,
+                steps_run,
+                (synth_m.clone(), real_m.clone()),
+            )?;
             log(&format!(
                 "eval step {steps_run}: synthetic accuracy {:.4}, real accuracy {:.4}{}",
                 synth_m.accuracy,
                 real_m.accuracy,
                 if improved { " (best so far)" } else { "" }
             ));
-            if improved {
-                weights::save_net(
-                    &net,
-                    NetKind::Background,
-                    &config.to_string(),
-                    true,
-                    &provenance(settings, steps_run),
-                    &best_path,
-                )?;
-            }
-            tracker.record(synth_m.accuracy, steps_run, (synth_m, real_m));
-            if tracker.should_stop() {
+            if checkpoints.should_stop() {
                 log("no improvement: stopping early");
                 break;
             }
         }
     }
-    let (best_step, (synthetic_validation, real_validation)) = tracker.into_best()?;
+    let (best_step, (synthetic_validation, real_validation)) = checkpoints.into_best()?;
     let report = BackgroundReport {
         steps_run,
         best_step,
@@ -270,19 +253,4 @@ pub fn train_background(
     };
     write_report(&settings.run.out.join("background.metrics.json"), &report)?;
     Ok(report)
-}
-
-fn provenance(settings: &BackgroundTrainSettings, step: usize) -> Vec<(String, String)> {
-    vec![
-        ("shotgrade.train.step".into(), step.to_string()),
-        ("shotgrade.train.seed".into(), settings.run.seed.to_string()),
-        (
-            "shotgrade.train.batch_size".into(),
-            settings.run.batch_size.to_string(),
-        ),
-        (
-            "shotgrade.train.learning_rate".into(),
-            settings.run.learning_rate.to_string(),
-        ),
-    ]
 }

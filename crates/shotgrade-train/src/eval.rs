@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade_core::{BBox, DetectionDecoder, iou};
 use shotgrade_image::Limits;
-use shotgrade_models::{load_background, load_experience, load_position};
+use shotgrade_models::{BackgroundNet, ExperienceNet, PositionNet, load_net};
 use shotgrade_synth::assets::real_photos;
 use shotgrade_synth::compose::jpeg_round_trip;
 use shotgrade_synth::{Assets, ComposeSettings, Degradation, SplitMix64, degrade};
@@ -44,8 +44,20 @@ pub struct EvalSizes {
 #[derive(Debug, Clone, Serialize)]
 pub struct BackgroundEval {
     pub synthetic: ClassMetrics,
+    /// Every synthetic test image the network got wrong, with its degradation: where the
+    /// errors come from.
+    pub synthetic_errors: Vec<BackgroundError>,
     pub real: ClassMetrics,
     pub real_sources: Vec<String>,
+}
+
+/// One misclassified synthetic test image.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackgroundError {
+    pub seed: u64,
+    pub truth: shotgrade_core::BackgroundClass,
+    pub predicted: shotgrade_core::BackgroundClass,
+    pub degradation: shotgrade_synth::compose::DegradationLabel,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +76,8 @@ pub struct LadderResult {
     pub mean_srcc_noise: f32,
     /// Share of photos whose clean visual score beats the middle level's.
     pub pair_accuracy_middle: f32,
+    /// Mean noise sub-score (0–1) of all photos at each level.
+    pub mean_noise_per_level: Vec<f32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -82,7 +96,7 @@ pub fn eval_background(
     sizes: EvalSizes,
 ) -> Result<BackgroundEval, TrainError> {
     let device = Device::flex();
-    let (net, config) = load_background(weights, &device)?;
+    let (net, config) = load_net::<BackgroundNet>(weights, &device)?;
     let config_size = config.input_size;
     let assets = Assets::load(assets_dir, 320, 640)?;
     let seeds: Vec<u64> = (0..sizes.synthetic as u64)
@@ -93,16 +107,24 @@ pub fn eval_background(
         max_side: 640,
         degrade_probability: 0.5,
     };
-    let synth: Vec<_> = synthetic_background(&assets, &seeds, &settings, config_size as u32)
-        .into_iter()
-        .map(|(e, _)| e)
-        .collect();
+    let (synth, labels): (Vec<_>, Vec<_>) =
+        synthetic_background(&assets, &seeds, &settings, config_size as u32)
+            .into_iter()
+            .unzip();
     let truth: Vec<usize> = synth.iter().map(|e| e.class.index()).collect();
-    let synthetic = classification(
-        &truth,
-        &predict_background(&net, &synth, config_size, &device),
-        5,
-    );
+    let predicted = predict_background(&net, &synth, config_size, &device);
+    let synthetic = classification(&truth, &predicted, 5);
+    let synthetic_errors = labels
+        .iter()
+        .zip(&predicted)
+        .filter(|(label, p)| label.background.index() != **p)
+        .map(|(label, &p)| BackgroundError {
+            seed: label.seed,
+            truth: label.background,
+            predicted: shotgrade_core::BACKGROUND_CLASSES[p],
+            degradation: label.degradation,
+        })
+        .collect();
     let prefixes = ["real/grocery/val", "real/grocery/iconic"];
     let (real, _) = real_background(assets_dir, &prefixes, config_size as u32)?;
     let truth: Vec<usize> = real.iter().map(|e| e.class.index()).collect();
@@ -113,6 +135,7 @@ pub fn eval_background(
     );
     Ok(BackgroundEval {
         synthetic,
+        synthetic_errors,
         real: real_m,
         real_sources: prefixes.iter().map(|s| s.to_string()).collect(),
     })
@@ -138,7 +161,7 @@ pub fn eval_position(
     sizes: EvalSizes,
 ) -> Result<PositionEval, TrainError> {
     let device = Device::flex();
-    let (net, config) = load_position(weights, &device)?;
+    let (net, config) = load_net::<PositionNet>(weights, &device)?;
     let size = config.input_size;
     let levels = config.levels();
     let assets = Assets::load(assets_dir, 320, 640)?;
@@ -238,9 +261,13 @@ pub fn eval_experience(
     sizes: EvalSizes,
 ) -> Result<ExperienceEval, TrainError> {
     let device = Device::flex();
-    let (net, config) = load_experience(weights, &device)?;
+    let (net, config) = load_net::<ExperienceNet>(weights, &device)?;
     let side = config.input_size;
-    let assets = Assets::load(assets_dir, 320, 640)?;
+    let assets = Assets::load(
+        assets_dir,
+        crate::experience::ASSET_SIDES.0,
+        crate::experience::ASSET_SIDES.1,
+    )?;
     let seeds: Vec<u64> = (0..sizes.synthetic as u64)
         .map(|i| EXPERIENCE_TEST + i)
         .collect();
@@ -295,9 +322,13 @@ pub fn eval_experience(
             .collect();
         let mut srccs = Vec::new();
         let mut wins = 0;
+        let mut noise_sums = vec![0.0f32; levels.len()];
         for per_photo in &inputs {
             let refs: Vec<&ExperienceExample> = per_photo.iter().collect();
             let pred = predict_experience(&net, &refs, side, &device);
+            for (sum, p) in noise_sums.iter_mut().zip(&pred) {
+                *sum += p.1;
+            }
             let level_index: Vec<f32> = (0..pred.len()).map(|l| l as f32).collect();
             let noise: Vec<f32> = pred.iter().map(|p| p.1).collect();
             srccs.push(srcc(&level_index, &noise));
@@ -311,6 +342,7 @@ pub fn eval_experience(
             levels: levels.iter().map(|(l, ..)| l.clone()).collect(),
             mean_srcc_noise: srccs.iter().sum::<f32>() / n as f32,
             pair_accuracy_middle: wins as f32 / n as f32,
+            mean_noise_per_level: noise_sums.iter().map(|s| s / n as f32).collect(),
         });
         all_srcc.extend(srccs);
         all_wins += wins;

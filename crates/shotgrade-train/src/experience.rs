@@ -32,10 +32,10 @@ use image::RgbImage;
 use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade_image::Preprocessor;
-use shotgrade_models::weights::{self, NetKind};
 use shotgrade_models::{ExperienceNet, ExperienceNetConfig};
 use shotgrade_synth::compose::{
-    DegradationLabel, compose_clean, damage, jpeg_round_trip, random_degradation,
+    CLEAN_JPEG_QUALITY, DamageKinds, DegradationLabel, compose_clean, damage, jpeg_round_trip,
+    random_damage,
 };
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
 use shotgrade_synth::{Degradation, degrade};
@@ -46,7 +46,7 @@ use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::metrics::{plcc, srcc};
 use crate::schedule::{
-    BestTracker, Progress, RunSettings, create_out_dir, learning_rate, write_report,
+    Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
 
 /// How the twin's and the main network's losses combine.
@@ -113,8 +113,10 @@ pub fn synthetic_pairs(
                     },
                     rng.next_u64(),
                 );
-                let degraded_sample =
-                    clean.finish(random_degradation(&mut rng, 1.0), rng.next_u64());
+                let degraded_sample = clean.finish(
+                    random_damage(&mut rng, 90, &DamageKinds::EXPERIENCE),
+                    rng.next_u64(),
+                );
                 let example =
                     |s: &shotgrade_synth::Sample, pre: &mut Preprocessor| ExperienceExample {
                         input: pre.experience_input(&s.image),
@@ -130,6 +132,13 @@ pub fn synthetic_pairs(
         .collect()
 }
 
+/// Longest sides the experience network's cut-outs and backdrops are loaded at: their full
+/// size (the asset folder's limits), so a composite of at most 640 px never upscales them. An
+/// upscaled product or backdrop is soft, and a soft image labelled clean teaches the noise head
+/// that blur is clean — on real photos it then rated slightly blurred copies above the
+/// originals (model card).
+pub const ASSET_SIDES: (u32, u32) = (640, 1280);
+
 /// Weight of the sharpness index in the aesthetic label (see the compositor's label).
 const AESTHETIC_SHARPNESS_WEIGHT: f32 = 0.20;
 
@@ -143,8 +152,9 @@ pub struct RealPair {
 }
 
 /// Pairs from real photos: for each `(photo index, seed)` the photo after a mild JPEG round
-/// trip (quality 85–95) and a randomly degraded copy (noise, blur and/or strong JPEG, as for
-/// composites).
+/// trip (quality 90–95) and a copy damaged by noise and/or blur, round-tripped at the same
+/// quality. No JPEG damage: the photos are already compressed at an unknown quality, so a
+/// stronger re-encoding has no reliable label; composites teach JPEG.
 pub fn real_pairs(photos: &[RgbImage], picks: &[(usize, u64)], side: u32) -> Vec<RealPair> {
     picks
         .par_iter()
@@ -153,9 +163,9 @@ pub fn real_pairs(photos: &[RgbImage], picks: &[(usize, u64)], side: u32) -> Vec
             || crate::data::preprocessor(side),
             |pre, (photo, seed)| {
                 let mut rng = SplitMix64::new(seed ^ 0x5EA1_F070);
-                let mild = rng.range(85.0, 96.0) as u8;
+                let mild = rng.range(CLEAN_JPEG_QUALITY, 96.0) as u8;
                 let clean = jpeg_round_trip(photo, mild);
-                let d = random_degradation(&mut rng, 1.0);
+                let d = random_damage(&mut rng, mild, &DamageKinds::PIXELS);
                 let mut x = photo.clone();
                 degrade(
                     &mut x,
@@ -357,15 +367,14 @@ pub fn train_experience(
     settings: &ExperienceTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<ExperienceReport, TrainError> {
-    let (init, config) = match &settings.run.init_from {
-        Some(path) => {
-            let (net, config) =
-                shotgrade_models::load_experience(path, &Device::flex().autodiff())?;
-            (Some(net), config)
-        }
-        None => (None, settings.config.clone()),
+    let device = Device::flex().autodiff();
+    let (mut main, config) =
+        starting_net::<ExperienceNet>(&settings.run, &settings.config, &device)?;
+    // The twin starts where the main network does when continuing, fresh otherwise.
+    let mut twin = match settings.run.init_from {
+        Some(_) => main.clone(),
+        None => config.init(&device),
     };
-    config.validate().map_err(TrainError::Settings)?;
     if settings.run.batch_size < 2 || settings.run.eval_every == 0 {
         return Err(TrainError::Settings(
             "need batch_size >= 2 and eval_every >= 1".into(),
@@ -374,7 +383,7 @@ pub fn train_experience(
     let started = Instant::now();
     let side = config.input_size;
     log("loading assets…");
-    let assets = Assets::load(&settings.run.assets, 320, 640)?;
+    let assets = Assets::load(&settings.run.assets, ASSET_SIDES.0, ASSET_SIDES.1)?;
     let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
         .map(|i| TEST_SEED_BASE + 2_000_000 + i)
         .collect();
@@ -406,15 +415,14 @@ pub fn train_experience(
     };
     let mut real_rng = SplitMix64::new(settings.run.seed ^ 0x0E1F_2A3B);
 
-    let device = Device::flex().autodiff();
     let eval_device = Device::flex();
-    let mut twin: ExperienceNet = init.clone().unwrap_or_else(|| config.init(&device));
-    let mut main: ExperienceNet = init.unwrap_or_else(|| config.init(&device));
     let mut optim_main = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut optim_twin = AdamWConfig::new().with_weight_decay(1e-4).init();
-    create_out_dir(&settings.run.out)?;
-    let best_path = settings.run.out.join(NetKind::Experience.file_name());
-    let mut tracker = BestTracker::new(settings.run.patience);
+    let mut checkpoints = Checkpoints::new::<ExperienceNet>(
+        &settings.run,
+        &config,
+        &[("twin_loss", format!("{:?}", settings.twin_loss))],
+    )?;
     let mut steps_run = 0;
     let b = settings.run.batch_size;
     let mut progress = Progress::new(settings.run.steps, b, "pairs");
@@ -513,7 +521,7 @@ pub fn train_experience(
             let m = evaluate_experience(&net, &validation, side, &eval_device);
             // Model selection on the held-out synthetic set: noise SRCC plus pair accuracy.
             let key = m.noise_srcc + m.pair_accuracy;
-            let improved = tracker.is_better(key);
+            let improved = checkpoints.record(&net, key, steps_run, m.clone())?;
             log(&format!(
                 "eval step {steps_run}: noise SRCC {:.4}, PLCC {:.4}, aesthetic SRCC {:.4}, pair accuracy {:.4}{}",
                 m.noise_srcc,
@@ -522,35 +530,13 @@ pub fn train_experience(
                 m.pair_accuracy,
                 if improved { " (best so far)" } else { "" }
             ));
-            if improved {
-                let meta = vec![
-                    ("shotgrade.train.step".to_string(), steps_run.to_string()),
-                    (
-                        "shotgrade.train.seed".to_string(),
-                        settings.run.seed.to_string(),
-                    ),
-                    (
-                        "shotgrade.train.twin_loss".to_string(),
-                        format!("{:?}", settings.twin_loss),
-                    ),
-                ];
-                weights::save_net(
-                    &net,
-                    NetKind::Experience,
-                    &config.to_string(),
-                    true,
-                    &meta,
-                    &best_path,
-                )?;
-            }
-            tracker.record(key, steps_run, m);
-            if tracker.should_stop() {
+            if checkpoints.should_stop() {
                 log("no improvement: stopping early");
                 break;
             }
         }
     }
-    let (best_step, synthetic_validation) = tracker.into_best()?;
+    let (best_step, synthetic_validation) = checkpoints.into_best()?;
     let report = ExperienceReport {
         twin_loss: settings.twin_loss,
         steps_run,

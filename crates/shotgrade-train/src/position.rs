@@ -16,7 +16,6 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::{BBox, DetectionDecoder, GridLevel, iou};
-use shotgrade_models::weights::{self, NetKind};
 use shotgrade_models::{PositionNet, PositionNetConfig, PositionOutput};
 use shotgrade_synth::{Assets, ComposeSettings, compose};
 use std::path::PathBuf;
@@ -28,7 +27,7 @@ use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::metrics::{Prediction, map_50_and_50_95};
 use crate::schedule::{
-    BestTracker, Progress, RunSettings, create_out_dir, learning_rate, write_report,
+    Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
 
 /// Weight of a positive cell's objectness loss relative to the mean over negatives.
@@ -332,14 +331,9 @@ pub fn train_position(
     settings: &PositionTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<PositionReport, TrainError> {
-    let (init, config) = match &settings.run.init_from {
-        Some(path) => {
-            let (net, config) = shotgrade_models::load_position(path, &Device::flex().autodiff())?;
-            (Some(net), config)
-        }
-        None => (None, settings.config.clone()),
-    };
-    config.validate().map_err(TrainError::Settings)?;
+    let train_device = Device::flex().autodiff();
+    let (mut model, config) =
+        starting_net::<PositionNet>(&settings.run, &settings.config, &train_device)?;
     if settings.run.batch_size < 1 || settings.run.eval_every == 0 {
         return Err(TrainError::Settings(
             "need batch_size >= 1 and eval_every >= 1".into(),
@@ -356,13 +350,9 @@ pub fn train_position(
         .collect();
     let validation = synthetic_position(&assets, &val_seeds, &settings.compose, size as u32);
 
-    let train_device = Device::flex().autodiff();
     let eval_device = Device::flex();
-    let mut model: PositionNet = init.unwrap_or_else(|| config.init(&train_device));
     let mut optim = AdamWConfig::new().with_weight_decay(5e-4).init();
-    create_out_dir(&settings.run.out)?;
-    let best_path = settings.run.out.join(NetKind::Position.file_name());
-    let mut tracker = BestTracker::new(settings.run.patience);
+    let mut checkpoints = Checkpoints::new::<PositionNet>(&settings.run, &config, &[])?;
     let mut steps_run = 0;
     let b = settings.run.batch_size;
     let mut progress = Progress::new(settings.run.steps, b, "img");
@@ -409,7 +399,7 @@ pub fn train_position(
         if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
             let net = model.valid();
             let m = evaluate_position(&net, &levels, &validation, size, &eval_device);
-            let improved = tracker.is_better(m.map_50);
+            let improved = checkpoints.record(&net, m.map_50, steps_run, m.clone())?;
             log(&format!(
                 "eval step {steps_run}: mAP@0.5 {:.4}, mAP@0.5:0.95 {:.4}, subject accuracy {:.4}, mean IoU {:.4}{}",
                 m.map_50,
@@ -418,31 +408,13 @@ pub fn train_position(
                 m.mean_iou,
                 if improved { " (best so far)" } else { "" }
             ));
-            if improved {
-                let meta = vec![
-                    ("shotgrade.train.step".to_string(), steps_run.to_string()),
-                    (
-                        "shotgrade.train.seed".to_string(),
-                        settings.run.seed.to_string(),
-                    ),
-                ];
-                weights::save_net(
-                    &net,
-                    NetKind::Position,
-                    &config.to_string(),
-                    true,
-                    &meta,
-                    &best_path,
-                )?;
-            }
-            tracker.record(m.map_50, steps_run, m);
-            if tracker.should_stop() {
+            if checkpoints.should_stop() {
                 log("no improvement: stopping early");
                 break;
             }
         }
     }
-    let (best_step, synthetic_validation) = tracker.into_best()?;
+    let (best_step, synthetic_validation) = checkpoints.into_best()?;
     let report = PositionReport {
         steps_run,
         best_step,

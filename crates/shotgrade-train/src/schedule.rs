@@ -1,7 +1,10 @@
 //! What every training loop shares: the learning-rate schedule, progress lines, keeping the best
 //! checkpoint with early stopping, and writing the report.
 
+use burn::tensor::Device;
 use serde::Serialize;
+use shotgrade_models::Network;
+use shotgrade_models::weights;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -135,6 +138,99 @@ impl<M> BestTracker<M> {
         self.best.map(|(_, step, m)| (step, m)).ok_or_else(|| {
             TrainError::Settings("no evaluation ran: steps must be at least 1".into())
         })
+    }
+}
+
+/// The network a run starts from: the weights of `run.init_from` with the config their file
+/// records, or a fresh network built from `config`. The config is checked either way.
+pub fn starting_net<N: Network>(
+    run: &RunSettings,
+    config: &N::Config,
+    device: &Device,
+) -> Result<(N, N::Config), TrainError> {
+    let (net, config) = match &run.init_from {
+        Some(path) => shotgrade_models::load_net::<N>(path, device)?,
+        None => {
+            N::check(config).map_err(TrainError::Settings)?;
+            (N::build(config, device), config.clone())
+        }
+    };
+    Ok((net, config))
+}
+
+/// Keeps a run's best network on disk: every evaluation is recorded, the network is saved to
+/// `<out>/<net>.safetensors` whenever its validation key is the best so far, and early stopping
+/// is decided from the same record.
+pub struct Checkpoints<M> {
+    tracker: BestTracker<M>,
+    kind: shotgrade_models::NetKind,
+    path: PathBuf,
+    config_json: String,
+    /// Provenance written into every checkpoint, besides the step.
+    meta: Vec<(String, String)>,
+}
+
+impl<M> Checkpoints<M> {
+    /// Creates the output folder; `extra` provenance is added to the run's seed, batch size
+    /// and learning rate.
+    pub fn new<N: Network>(
+        run: &RunSettings,
+        config: &N::Config,
+        extra: &[(&str, String)],
+    ) -> Result<Self, TrainError> {
+        create_out_dir(&run.out)?;
+        let mut meta = vec![
+            ("shotgrade.train.seed".to_string(), run.seed.to_string()),
+            (
+                "shotgrade.train.batch_size".to_string(),
+                run.batch_size.to_string(),
+            ),
+            (
+                "shotgrade.train.learning_rate".to_string(),
+                run.learning_rate.to_string(),
+            ),
+        ];
+        meta.extend(
+            extra
+                .iter()
+                .map(|(k, v)| (format!("shotgrade.train.{k}"), v.clone())),
+        );
+        Ok(Checkpoints {
+            tracker: BestTracker::new(run.patience),
+            kind: N::KIND,
+            path: run.out.join(N::KIND.file_name()),
+            config_json: config.to_string(),
+            meta,
+        })
+    }
+
+    /// Records the evaluation of `net` after `step` steps; saves it when `key` (higher is
+    /// better) beats every earlier one. Returns whether it did.
+    pub fn record<N: Network>(
+        &mut self,
+        net: &N,
+        key: f32,
+        step: usize,
+        metrics: M,
+    ) -> Result<bool, TrainError> {
+        let improved = self.tracker.is_better(key);
+        if improved {
+            let mut meta = self.meta.clone();
+            meta.push(("shotgrade.train.step".to_string(), step.to_string()));
+            weights::save_net(net, self.kind, &self.config_json, true, &meta, &self.path)?;
+        }
+        self.tracker.record(key, step, metrics);
+        Ok(improved)
+    }
+
+    /// True after `patience` evaluations in a row without improvement.
+    pub fn should_stop(&self) -> bool {
+        self.tracker.should_stop()
+    }
+
+    /// The best step and its metrics.
+    pub fn into_best(self) -> Result<(usize, M), TrainError> {
+        self.tracker.into_best()
     }
 }
 

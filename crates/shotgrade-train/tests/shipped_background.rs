@@ -1,7 +1,7 @@
 //! The shipped background weights classify freshly rendered photos of known classes.
 
 use shotgrade_core::{BBox, BackgroundClass};
-use shotgrade_models::{Device, load_background};
+use shotgrade_models::{BackgroundNet, Device, load_net};
 use shotgrade_synth::{Backdrop, Degradation, ProductShape, Scene, SplitMix64, render};
 use shotgrade_train::data::{BackgroundExample, preprocessor};
 
@@ -39,7 +39,7 @@ fn shipped_background_weights_classify_rendered_photos() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../models/background.safetensors");
     let device = Device::flex();
-    let (net, config) = load_background(&path, &device)
+    let (net, config) = load_net::<BackgroundNet>(&path, &device)
         .expect("models/background.safetensors is shipped and loads");
     let mut pre = preprocessor(config.input_size as u32);
     let mut examples = Vec::new();

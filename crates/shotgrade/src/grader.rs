@@ -4,12 +4,12 @@
 use rayon::prelude::*;
 use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
 use shotgrade_core::{DetectionDecoder, ModelOutputs, ScoringConfig};
-use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor};
+use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
 use shotgrade_models::{Batch, Models};
 use std::path::PathBuf;
 use thiserror::Error;
 
-use shotgrade_core::row::Row;
+use shotgrade_core::row::{Row, ScoredRow};
 
 /// Everything that shapes grading besides the weights.
 #[derive(Debug, Clone)]
@@ -167,24 +167,52 @@ impl Grader {
     /// scene or profile fails every row (check it first with
     /// [`check_options`](Self::check_options)).
     pub fn grade(&self, sources: &[Source], options: &GradeOptions) -> Vec<Row> {
+        self.grade_with(sources, options, |_, _| ())
+            .into_iter()
+            .map(|(row, _)| row)
+            .collect()
+    }
+
+    /// Like [`grade`](Self::grade), and calls `with_image` (in parallel) on every scored row
+    /// with the image's decoded pixels while they are still in memory — for overlays and
+    /// thumbnails, which would otherwise decode every file a second time. Error rows get
+    /// `None`.
+    pub fn grade_with<T: Send>(
+        &self,
+        sources: &[Source],
+        options: &GradeOptions,
+        with_image: impl Fn(&ScoredRow, &RgbImage) -> T + Sync,
+    ) -> Vec<(Row, Option<T>)> {
         let resolved = match self.resolve(options) {
             Ok(r) => r,
             Err(e) => {
                 return sources
                     .iter()
-                    .map(|s| Row::error(s.name(), "config", e.to_string()))
+                    .map(|s| (Row::error(s.name(), "config", e.to_string()), None))
                     .collect();
             }
         };
         let mut rows = Vec::with_capacity(sources.len());
         for chunk in sources.chunks(self.settings.batch_size) {
-            rows.extend(self.grade_chunk(chunk, &resolved));
+            let graded: Vec<(Row, Option<T>)> = self
+                .grade_chunk(chunk, &resolved)
+                .into_par_iter()
+                .map(|(row, rgb)| {
+                    let extra = match (&row, rgb) {
+                        (Row::Scored(s), Some(rgb)) => Some(with_image(s, &rgb)),
+                        _ => None,
+                    };
+                    (row, extra)
+                })
+                .collect();
+            rows.extend(graded);
         }
         rows
     }
 
-    /// Decodes and preprocesses one chunk in parallel, then runs it as one batch.
-    fn grade_chunk(&self, chunk: &[Source], resolved: &Resolved) -> Vec<Row> {
+    /// Decodes and preprocesses one chunk in parallel, then runs it as one batch. Scored rows
+    /// come with their decoded pixels.
+    fn grade_chunk(&self, chunk: &[Source], resolved: &Resolved) -> Vec<(Row, Option<RgbImage>)> {
         let limits = self.settings.limits;
         let prepared: Vec<Result<(LoadedImage, NetInputs), shotgrade_image::ImageError>> = chunk
             .par_iter()
@@ -214,12 +242,15 @@ impl Grader {
             .iter()
             .zip(prepared)
             .map(|(source, prepared)| match prepared {
-                Err(e) => Row::error(source.name(), e.kind.as_str(), e.message),
+                Err(e) => (Row::error(source.name(), e.kind.as_str(), e.message), None),
                 Ok((loaded, inputs)) => match outputs.next() {
-                    None => Row::error(
-                        source.name(),
-                        "internal",
-                        "the networks returned too few results".into(),
+                    None => (
+                        Row::error(
+                            source.name(),
+                            "internal",
+                            "the networks returned too few results".into(),
+                        ),
+                        None,
                     ),
                     Some(raw) => {
                         let detections = self
@@ -247,9 +278,12 @@ impl Grader {
                                 report.profile = resolved.profile.map(|(name, p)| {
                                     check_profile(name, p, &loaded.facts, &report)
                                 });
-                                Row::scored(source.name(), loaded.facts, report)
+                                (
+                                    Row::scored(source.name(), loaded.facts, report),
+                                    Some(loaded.rgb),
+                                )
                             }
-                            Err(e) => Row::error(source.name(), "config", e.to_string()),
+                            Err(e) => (Row::error(source.name(), "config", e.to_string()), None),
                         }
                     }
                 },

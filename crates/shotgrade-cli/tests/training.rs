@@ -1,0 +1,224 @@
+//! `shotgrade train` and `shotgrade eval` end to end on a tiny generated asset folder: every
+//! network trains a few steps, writes weights and metrics, continues from its own weights, and
+//! the three files evaluate and score together.
+
+mod common;
+
+use common::bin;
+use image::{Rgb, RgbImage, Rgba, RgbaImage};
+use std::path::Path;
+use std::process::Output;
+
+fn save_rgb(root: &Path, rel: &str, img: &RgbImage) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    img.save(&path).expect("save");
+}
+
+/// A stand-in for `../shared/assets`: two cut-outs, one backdrop per pool, real photos in every
+/// folder the trainers and `eval` read.
+fn tiny_assets(root: &Path) {
+    std::fs::create_dir_all(root.join("cutouts")).expect("mkdir");
+    for (i, colour) in [[200u8, 30, 30, 255], [30, 90, 200, 255]]
+        .iter()
+        .enumerate()
+    {
+        let img = RgbaImage::from_fn(60, 90, |x, y| {
+            if (x as i32 - 30).pow(2) + (y as i32 - 45).pow(2) < 900 {
+                Rgba(*colour)
+            } else {
+                Rgba([0, 0, 0, 0])
+            }
+        });
+        img.save(root.join(format!("cutouts/c{i}.png")))
+            .expect("save");
+    }
+    std::fs::write(
+        root.join("cutouts/index.csv"),
+        "path,source,category\ncutouts/c0.png,test,ball\ncutouts/c1.png,test,ball\n",
+    )
+    .expect("index");
+
+    let stripes = RgbImage::from_fn(200, 150, |x, y| {
+        Rgb([
+            (x * 7 % 256) as u8,
+            (y * 5 % 256) as u8,
+            ((x + y) % 256) as u8,
+        ])
+    });
+    let paper = RgbImage::from_fn(200, 150, |x, y| Rgb([220, 210, (190 + (x + y) % 9) as u8]));
+    save_rgb(root, "backgrounds/scenes/room.jpg", &stripes);
+    save_rgb(root, "backgrounds/textures/paper.jpg", &paper);
+    save_rgb(root, "backgrounds/graphics/busy.jpg", &stripes);
+    std::fs::write(
+        root.join("backgrounds/index.csv"),
+        "path,pool\nbackgrounds/scenes/room.jpg,scenes\nbackgrounds/textures/paper.jpg,textures\n\
+         backgrounds/graphics/busy.jpg,graphics\n",
+    )
+    .expect("index");
+
+    let packshot = RgbImage::from_fn(160, 200, |x, y| {
+        if (50..110).contains(&x) && (60..150).contains(&y) {
+            Rgb([40, 60, 90])
+        } else {
+            Rgb([255, 255, 255])
+        }
+    });
+    let mut index = String::from("path,source,background_hint\n");
+    for (rel, hint, img) in [
+        ("real/grocery/train/a.jpg", "cluttered", &stripes),
+        ("real/grocery/train/b.jpg", "cluttered", &stripes),
+        ("real/grocery/val/c.jpg", "cluttered", &stripes),
+        ("real/grocery/iconic/d.jpg", "white", &packshot),
+        ("real/magento2/e.jpg", "white", &packshot),
+        ("real/spree/f.jpg", "solid", &paper),
+    ] {
+        save_rgb(root, rel, img);
+        index.push_str(&format!("{rel},test,{hint}\n"));
+    }
+    std::fs::write(root.join("real/index.csv"), index).expect("index");
+}
+
+fn ok(out: Output, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{what} failed: {err}");
+    err
+}
+
+fn train(net: &str, assets: &Path, out: &Path, extra: &[&str]) -> String {
+    let output = bin()
+        .args(["train", net, "--assets"])
+        .arg(assets)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--eval-every",
+            "1",
+            "--validation-size",
+            "4",
+            "--jobs",
+            "2",
+        ])
+        .args(extra)
+        .output()
+        .expect("run shotgrade");
+    ok(output, &format!("train {net}"))
+}
+
+#[test]
+fn every_network_trains_continues_evaluates_and_scores() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let assets = dir.path().join("assets");
+    tiny_assets(&assets);
+    let weights = dir.path().join("weights");
+
+    for (net, extra) in [
+        ("background", vec![]),
+        ("position", vec![]),
+        ("experience", vec!["--real-fraction", "0.5"]),
+    ] {
+        let out = dir.path().join(net);
+        let log = train(net, &assets, &out, &extra);
+        assert!(log.contains("eval step 2"), "{net}: {log}");
+        let metrics: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(format!("{net}.metrics.json"))).expect("metrics written"),
+        )
+        .expect("metrics JSON");
+        assert_eq!(metrics["steps_run"], 2, "{net}: {metrics}");
+        let file = out.join(format!("{net}.safetensors"));
+        assert!(file.is_file(), "{net}: weights written");
+
+        // Continuing from the saved file keeps its shape and runs.
+        let again = dir.path().join(format!("{net}-continued"));
+        train(
+            net,
+            &assets,
+            &again,
+            &["--init-from", file.to_str().expect("utf-8")],
+        );
+        std::fs::create_dir_all(&weights).expect("mkdir");
+        std::fs::copy(
+            again.join(format!("{net}.safetensors")),
+            weights.join(format!("{net}.safetensors")),
+        )
+        .expect("copy weights");
+    }
+
+    let eval_json = dir.path().join("eval.json");
+    let out = bin()
+        .args(["eval", "all", "--weights"])
+        .arg(&weights)
+        .arg("--assets")
+        .arg(&assets)
+        .args(["--synthetic", "6", "--ladder-photos", "2", "--out"])
+        .arg(&eval_json)
+        .output()
+        .expect("run shotgrade");
+    ok(out, "eval all");
+    let eval: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&eval_json).expect("eval JSON")).expect("JSON");
+    let accuracy = eval["background"]["synthetic"]["accuracy"]
+        .as_f64()
+        .expect("background accuracy");
+    assert!((0.0..=1.0).contains(&accuracy), "{eval}");
+    assert_eq!(
+        eval["experience"]["ladder"].as_array().map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(eval["experience"]["ladder_photos"], 2, "{eval}");
+
+    let out = bin()
+        .args(["score", "--format", "jsonl", "--weights"])
+        .arg(&weights)
+        .arg(assets.join("real/magento2/e.jpg"))
+        .output()
+        .expect("run shotgrade");
+    ok(out.clone(), "score with the trained weights");
+    let row: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("one JSON row from the trained weights");
+    assert_eq!(row["status"], "ok", "{row}");
+}
+
+#[test]
+fn training_refuses_bad_settings_and_missing_assets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .args(["train", "background", "--assets"])
+        .arg(dir.path().join("nowhere"))
+        .arg("--out")
+        .arg(dir.path().join("o"))
+        .args(["--steps", "1"])
+        .output()
+        .expect("run shotgrade");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nowhere") && err.contains("index.csv"),
+        "{err}"
+    );
+
+    let assets = dir.path().join("assets");
+    tiny_assets(&assets);
+    let out = bin()
+        .args([
+            "train",
+            "experience",
+            "--twin-loss",
+            "seed",
+            "--real-fraction",
+            "0.5",
+        ])
+        .arg("--assets")
+        .arg(&assets)
+        .arg("--out")
+        .arg(dir.path().join("o"))
+        .output()
+        .expect("run shotgrade");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--twin-loss none"), "{err}");
+}
