@@ -112,7 +112,13 @@ pub fn score(
         ));
     }
     if noise < 100.0 {
-        let message = if noise < VISUAL_CONCERN {
+        let low_quality = facts.jpeg_quality.filter(|&q| q < LOW_JPEG_QUALITY);
+        let message = if let Some(q) = low_quality {
+            format!(
+                "cleanliness {noise:.0}/100, and the JPEG was saved at quality {q}: export it again \
+                 from the original at quality {RECOMMENDED_JPEG_QUALITY} or more"
+            )
+        } else if noise < VISUAL_CONCERN {
             format!(
                 "the photo looks noisy, blurred or over-compressed (cleanliness {noise:.0}/100): \
                  use more light, a steady camera and a higher JPEG quality"
@@ -153,6 +159,12 @@ pub fn score(
         profile: None,
     })
 }
+
+/// JPEG quality below which the cleanliness reason names the file's compression: under it,
+/// block artefacts are visible on product edges and text.
+pub const LOW_JPEG_QUALITY: u8 = 75;
+/// The export quality the advice asks for.
+pub const RECOMMENDED_JPEG_QUALITY: u8 = 85;
 
 fn clamp_score(x: f32) -> f32 {
     if x.is_nan() { 0.0 } else { x.clamp(0.0, 100.0) }
@@ -444,6 +456,7 @@ mod tests {
             border_rgb: [255, 255, 255],
             border_pure_white_fraction: 1.0,
             border_near_white_fraction: 1.0,
+            jpeg_quality: Some(92),
         }
     }
 
@@ -486,6 +499,37 @@ mod tests {
         let r = run(&o, "electronics");
         assert!(r.scores.total > 99.0, "{:?}", r.scores);
         assert!(r.reasons.is_empty(), "{:?}", r.reasons);
+    }
+
+    #[test]
+    fn cleanliness_reason_names_a_low_jpeg_quality_only() {
+        let o = outputs(
+            WHITE,
+            &[(BBox::new(150.0, 150.0, 850.0, 850.0), 0.95, 0.99)],
+            95.0,
+            60.0,
+        );
+        let message = |quality: Option<u8>| {
+            let facts = ImageFacts {
+                jpeg_quality: quality,
+                ..facts(1000, 1000)
+            };
+            let r = score(&o, &facts, "general", &ScoringConfig::default()).expect("scene");
+            r.reasons
+                .iter()
+                .find(|r| r.code == "noisy_or_blurred")
+                .map(|r| r.message.clone())
+                .expect("a cleanliness reason")
+        };
+        let low = message(Some(40));
+        assert!(
+            low.contains("quality 40") && low.contains("85 or more"),
+            "{low}"
+        );
+        for quality in [Some(92), Some(LOW_JPEG_QUALITY), None] {
+            let m = message(quality);
+            assert!(!m.contains("saved at quality"), "{quality:?}: {m}");
+        }
     }
 
     #[test]

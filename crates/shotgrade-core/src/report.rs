@@ -30,6 +30,10 @@ pub struct ImageFacts {
     /// Share of border-band pixels with every channel at 250 or more.
     #[serde(default)]
     pub border_near_white_fraction: f32,
+    /// For JPEG files, the quality (1–100) they were saved at, estimated from the luminance
+    /// quantisation table: exact for libjpeg-style encoders, close for others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jpeg_quality: Option<u8>,
 }
 
 /// The sub-scores and the total, all 0–100, higher is better.

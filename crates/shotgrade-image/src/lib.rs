@@ -11,6 +11,7 @@
 //!   squash for the background and experience networks, letterbox for the position network.
 
 mod error;
+pub mod jpeg;
 mod load;
 mod preprocess;
 

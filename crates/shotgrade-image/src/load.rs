@@ -135,6 +135,9 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
             border_rgb: border.mean,
             border_pure_white_fraction: border.pure_white,
             border_near_white_fraction: border.near_white,
+            jpeg_quality: (format == ImageFormat::Jpeg)
+                .then(|| crate::jpeg::estimate_quality(bytes))
+                .flatten(),
         },
         rgb,
     })
@@ -342,6 +345,23 @@ mod tests {
         assert_eq!(loaded.rgb.get_pixel(5, 2).0, [200, 0, 0]);
         assert_eq!(loaded.rgb.get_pixel(0, 9).0, [127, 127, 127]);
         assert_eq!(loaded.facts.format, "png");
+        assert_eq!(loaded.facts.jpeg_quality, None, "only JPEGs have a quality");
+    }
+
+    #[test]
+    fn jpeg_quality_is_measured_from_the_file() {
+        let img = image::RgbImage::from_fn(40, 30, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 8) as u8, 60])
+        });
+        for q in [30u8, 70, 92] {
+            let mut bytes = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, q)
+                .encode_image(&img)
+                .expect("encode");
+            let loaded = load_bytes(&bytes, &Limits::default()).expect("loads");
+            let est = loaded.facts.jpeg_quality.expect("a JPEG has a quality");
+            assert!(est.abs_diff(q) <= 1, "saved at {q}, measured {est}");
+        }
     }
 
     #[test]

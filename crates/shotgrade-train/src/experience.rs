@@ -17,10 +17,11 @@
 //!
 //! With `none`, real photos (`real/grocery/train`: never in the distortion ladder, which uses
 //! `real/magento2` and `real/spree`) can join every batch as clean / degraded pairs
-//! ([`real_pairs`]): their noise label is the applied damage, exactly as for composites; their
+//! ([`real_pairs`]): their noise label is the damage of each copy, as for composites, counting
+//! the JPEG quality the photo arrived with (estimated from its quantisation table); their
 //! aesthetic is unknown, so the clean copy has no aesthetic target and the degraded copy's
 //! target is the clean copy's prediction (held fixed) lowered by the sharpness term of the
-//! aesthetic label, `0.20 · damage`.
+//! aesthetic label for the damage added, `0.20 · Δdamage`.
 //!
 //! The visual score in the gate is `(aesthetic + noise) / 2` of the network outputs.
 
@@ -142,20 +143,30 @@ pub const ASSET_SIDES: (u32, u32) = (640, 1280);
 /// Weight of the sharpness index in the aesthetic label (see the compositor's label).
 const AESTHETIC_SHARPNESS_WEIGHT: f32 = 0.20;
 
-/// A clean / degraded pair made from a real photo: `damage` is the degraded copy's damage
-/// (its noise label is `1 − damage`; the clean copy's is 1).
+/// A real training photo and the JPEG quality it arrived with (estimated from its
+/// quantisation table; 100 when it is not a JPEG).
+#[derive(Debug, Clone)]
+pub struct RealPhoto {
+    pub rgb: RgbImage,
+    pub quality: u8,
+}
+
+/// A clean / degraded pair made from a real photo, with the damage of each copy (noise label
+/// `1 − damage`).
 #[derive(Debug, Clone)]
 pub struct RealPair {
     pub clean: Vec<f32>,
     pub degraded: Vec<f32>,
+    pub clean_damage: f32,
     pub damage: f32,
 }
 
 /// Pairs from real photos: for each `(photo index, seed)` the photo after a mild JPEG round
-/// trip (quality 90–95) and a copy damaged by noise and/or blur, round-tripped at the same
-/// quality. No JPEG damage: the photos are already compressed at an unknown quality, so a
-/// stronger re-encoding has no reliable label; composites teach JPEG.
-pub fn real_pairs(photos: &[RgbImage], picks: &[(usize, u64)], side: u32) -> Vec<RealPair> {
+/// trip (quality 90–95) and a damaged copy (noise, blur and/or JPEG 5–90, as for composites).
+/// The photos arrived compressed, so both labels count the photo's own JPEG quality: the clean
+/// copy's damage is that of its original quality, and a re-encoding only adds damage when it
+/// is stronger than the original's (the lower of the two qualities is labelled).
+pub fn real_pairs(photos: &[RealPhoto], picks: &[(usize, u64)], side: u32) -> Vec<RealPair> {
     picks
         .par_iter()
         .filter_map(|&(i, seed)| photos.get(i).map(|p| (p, seed)))
@@ -164,9 +175,9 @@ pub fn real_pairs(photos: &[RgbImage], picks: &[(usize, u64)], side: u32) -> Vec
             |pre, (photo, seed)| {
                 let mut rng = SplitMix64::new(seed ^ 0x5EA1_F070);
                 let mild = rng.range(CLEAN_JPEG_QUALITY, 96.0) as u8;
-                let clean = jpeg_round_trip(photo, mild);
-                let d = random_damage(&mut rng, mild, &DamageKinds::PIXELS);
-                let mut x = photo.clone();
+                let clean = jpeg_round_trip(&photo.rgb, mild);
+                let d = random_damage(&mut rng, mild, &DamageKinds::EXPERIENCE);
+                let mut x = photo.rgb.clone();
                 degrade(
                     &mut x,
                     &Degradation {
@@ -176,10 +187,19 @@ pub fn real_pairs(photos: &[RgbImage], picks: &[(usize, u64)], side: u32) -> Vec
                     &mut rng,
                 );
                 let x = jpeg_round_trip(&x, d.jpeg_quality);
+                let as_labelled = |d: DegradationLabel| DegradationLabel {
+                    jpeg_quality: d.jpeg_quality.min(photo.quality),
+                    ..d
+                };
                 RealPair {
                     clean: pre.experience_input(&clean),
                     degraded: pre.experience_input(&x),
-                    damage: damage(&d),
+                    clean_damage: damage(&as_labelled(DegradationLabel {
+                        noise_sigma: 0.0,
+                        blur_radius: 0,
+                        jpeg_quality: mild,
+                    })),
+                    damage: damage(&as_labelled(d)),
                 }
             },
         )
@@ -326,27 +346,34 @@ fn regression(pred: Tensor<2>, labels: Tensor<2>) -> Tensor<2> {
 
 /// The loss on real pairs from `(aesthetic, noise)` predictions of the clean copies and the
 /// degraded copies (`[n, 2]` each): noise regression on both, and the degraded copy's
-/// aesthetic pulled to the clean copy's (held fixed) minus the sharpness share of the damage.
+/// aesthetic pulled to the clean copy's (held fixed) minus the sharpness share of the damage
+/// it added.
 fn real_pair_loss(
     clean: Tensor<2>,
     degraded: Tensor<2>,
-    damage: &[f32],
+    pairs: &[RealPair],
     device: &Device,
 ) -> Tensor<1> {
-    let n = damage.len();
-    let d = Tensor::<2>::from_data(TensorData::new(damage.to_vec(), [n, 1]), device);
-    let noise_clean = (clean.clone().narrow(1, 1, 1) - 1.0).powf_scalar(2.0);
+    let n = pairs.len();
+    let column = |f: fn(&RealPair) -> f32| {
+        let v: Vec<f32> = pairs.iter().map(f).collect();
+        Tensor::<2>::from_data(TensorData::new(v, [n, 1]), device)
+    };
+    let c = column(|p| p.clean_damage);
+    let d = column(|p| p.damage);
+    let noise_clean = (clean.clone().narrow(1, 1, 1) - (c.clone().neg() + 1.0)).powf_scalar(2.0);
     let noise_degraded =
         (degraded.clone().narrow(1, 1, 1) - (d.clone().neg() + 1.0)).powf_scalar(2.0);
-    let aesthetic_target =
-        (clean.narrow(1, 0, 1).detach() - d * AESTHETIC_SHARPNESS_WEIGHT).clamp_min(0.0);
+    let aesthetic_target = (clean.narrow(1, 0, 1).detach()
+        - (d - c).clamp_min(0.0) * AESTHETIC_SHARPNESS_WEIGHT)
+        .clamp_min(0.0);
     let aesthetic = (degraded.narrow(1, 0, 1) - aesthetic_target).powf_scalar(2.0);
     (noise_clean + noise_degraded + aesthetic).mean() / 2.0
 }
 
 /// Real photos for training, loaded once: every k-th of [`REAL_TRAINING_PHOTOS`] up to
-/// `limit`. Unreadable files are skipped.
-fn load_real_photos(root: &std::path::Path, limit: usize) -> Result<Vec<RgbImage>, TrainError> {
+/// `limit`, each with its estimated JPEG quality. Unreadable files are skipped.
+fn load_real_photos(root: &std::path::Path, limit: usize) -> Result<Vec<RealPhoto>, TrainError> {
     let photos = shotgrade_synth::assets::real_photos(root, REAL_TRAINING_PHOTOS)?;
     let step = (photos.len() / limit.max(1)).max(1);
     Ok(photos
@@ -354,9 +381,13 @@ fn load_real_photos(root: &std::path::Path, limit: usize) -> Result<Vec<RgbImage
         .step_by(step)
         .take(limit)
         .filter_map(|p| {
-            shotgrade_image::load_path(&p.path, &shotgrade_image::Limits::default())
-                .ok()
-                .map(|l| l.rgb)
+            let bytes = std::fs::read(&p.path).ok()?;
+            let loaded =
+                shotgrade_image::load_bytes(&bytes, &shotgrade_image::Limits::default()).ok()?;
+            Some(RealPhoto {
+                rgb: loaded.rgb,
+                quality: shotgrade_image::jpeg::estimate_quality(&bytes).unwrap_or(100),
+            })
         })
         .collect())
 }
@@ -399,10 +430,13 @@ pub fn train_experience(
     }
     let real = if real_per_batch > 0 {
         let photos = load_real_photos(&settings.run.assets, settings.real_photos)?;
+        let mut qualities: Vec<u8> = photos.iter().map(|p| p.quality).collect();
+        qualities.sort_unstable();
         log(&format!(
-            "{} real training photos from {}",
+            "{} real training photos from {} (median JPEG quality {})",
             photos.len(),
-            REAL_TRAINING_PHOTOS.join(", ")
+            REAL_TRAINING_PHOTOS.join(", "),
+            qualities.get(qualities.len() / 2).copied().unwrap_or(100)
         ));
         if photos.is_empty() {
             return Err(TrainError::Settings(
@@ -473,12 +507,11 @@ pub fn train_experience(
             let synthetic = both.len();
             let mut loss = regression(pred.clone().narrow(0, 0, synthetic), y).mean();
             if m > 0 {
-                let damage: Vec<f32> = real_batch.iter().map(|p| p.damage).collect();
                 loss = loss
                     + real_pair_loss(
                         pred.clone().narrow(0, synthetic, m),
                         pred.narrow(0, synthetic + m, m),
-                        &damage,
+                        &real_batch,
                         &device,
                     );
             }

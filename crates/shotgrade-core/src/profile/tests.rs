@@ -14,6 +14,7 @@ fn facts(w: u32, h: u32, pure: f32, near: f32) -> ImageFacts {
         border_rgb: [255, 255, 255],
         border_pure_white_fraction: pure,
         border_near_white_fraction: near,
+        jpeg_quality: Some(92),
     }
 }
 
