@@ -345,6 +345,10 @@ pub struct TrainExperienceArgs {
     /// synthetic pairs; `--twin-loss none` only.
     #[arg(long, default_value_t = 0.0)]
     pub real_fraction: f32,
+    /// Share of those real pairs cut from large high-quality photos (the backdrop folders, up
+    /// to 1280 px) instead of the 348 px store photos.
+    #[arg(long, default_value_t = 0.0)]
+    pub large_share: f32,
 }
 
 #[derive(Debug, Args)]
@@ -403,6 +407,10 @@ pub struct TrainBackgroundArgs {
     /// Share of each batch taken from real photos with background hints.
     #[arg(long, default_value_t = 0.25)]
     pub real_fraction: f32,
+    /// Share of each batch replayed from recently misclassified training images (hard-example
+    /// mining); 0 turns it off.
+    #[arg(long, default_value_t = 0.0)]
+    pub replay_fraction: f32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

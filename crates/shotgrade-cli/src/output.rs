@@ -60,7 +60,7 @@ impl RowWriter for JsonArray {
 }
 
 /// CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 29] = [
+pub const CSV_COLUMNS: [&str; 30] = [
     "path",
     "status",
     "scene",
@@ -90,6 +90,7 @@ pub const CSV_COLUMNS: [&str; 29] = [
     "profile_status",
     "profile_failed",
     "profile_warned",
+    "jpeg_quality",
 ];
 
 struct Csv {
@@ -172,6 +173,10 @@ impl RowWriter for Csv {
                     profile.map(|p| p.status.to_string()).unwrap_or_default(),
                     checks(Status::Fail),
                     checks(Status::Warn),
+                    s.image
+                        .jpeg_quality
+                        .map(|q| q.to_string())
+                        .unwrap_or_default(),
                 ]
             }
         };

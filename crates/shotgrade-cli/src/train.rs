@@ -52,6 +52,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Background(a) => {
             let mut settings = BackgroundTrainSettings {
                 real_fraction: a.real_fraction,
+                replay_fraction: a.replay_fraction,
                 ..BackgroundTrainSettings::default()
             };
             a.common.apply(&mut settings.run)?;
@@ -71,6 +72,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     TwinLossArg::None => TwinLoss::None,
                 },
                 real_fraction: a.real_fraction,
+                large_share: a.large_share,
                 ..ExperienceTrainSettings::default()
             };
             a.common.apply(&mut settings.run)?;

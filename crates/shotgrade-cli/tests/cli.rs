@@ -117,14 +117,26 @@ fn csv_json_table_and_output_file() {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader.headers().expect("header").clone();
     assert_eq!(headers.get(0), Some("path"));
-    assert_eq!(headers.len(), 29);
+    assert_eq!(headers.len(), 30);
     let records: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("record")).collect();
     assert_eq!(records.len(), example_count());
     assert!(
         records
             .iter()
-            .all(|r| r.len() == 29 && r.get(1) == Some("ok"))
+            .all(|r| r.len() == 30 && r.get(1) == Some("ok"))
     );
+    for r in &records {
+        let path = r.get(0).unwrap_or_default();
+        let quality = r.get(29).unwrap_or_default();
+        if path.ends_with(".jpg") {
+            let q: u8 = quality
+                .parse()
+                .unwrap_or_else(|_| panic!("{path}: {quality:?}"));
+            assert!((1..=100).contains(&q), "{path}: {q}");
+        } else {
+            assert_eq!(quality, "", "{path}: only JPEGs have a quality");
+        }
+    }
 
     let json_out = score(&["--format", "json"]);
     let rows: Vec<serde_json::Value> =

@@ -52,7 +52,7 @@ fn every_row_has_a_profile_section_in_every_format() {
     let csv = score_examples(&["--profile", "walmart", "--format", "csv"]);
     let text = String::from_utf8_lossy(&csv.stdout);
     let header = text.lines().next().expect("header");
-    assert!(header.ends_with("profile,profile_status,profile_failed,profile_warned"));
+    assert!(header.ends_with("profile,profile_status,profile_failed,profile_warned,jpeg_quality"));
     assert!(text.lines().skip(1).all(|l| l.contains(",walmart,")));
     let table = score_examples(&["--profile", "ebay", "--format", "table"]);
     assert!(String::from_utf8_lossy(&table.stdout).contains("· ebay "));

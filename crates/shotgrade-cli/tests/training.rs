@@ -119,7 +119,10 @@ fn every_network_trains_continues_evaluates_and_scores() {
     for (net, extra) in [
         ("background", vec![]),
         ("position", vec![]),
-        ("experience", vec!["--real-fraction", "0.5"]),
+        (
+            "experience",
+            vec!["--real-fraction", "0.5", "--large-share", "0.5"],
+        ),
     ] {
         let out = dir.path().join(net);
         let log = train(net, &assets, &out, &extra);

@@ -174,10 +174,11 @@ pub fn real_pairs(photos: &[RealPhoto], picks: &[(usize, u64)], side: u32) -> Ve
             || crate::data::preprocessor(side),
             |pre, (photo, seed)| {
                 let mut rng = SplitMix64::new(seed ^ 0x5EA1_F070);
+                let original = native_crop(&photo.rgb, &mut rng);
                 let mild = rng.range(CLEAN_JPEG_QUALITY, 96.0) as u8;
-                let clean = jpeg_round_trip(&photo.rgb, mild);
+                let clean = jpeg_round_trip(&original, mild);
                 let d = random_damage(&mut rng, mild, &DamageKinds::EXPERIENCE);
-                let mut x = photo.rgb.clone();
+                let mut x = original;
                 degrade(
                     &mut x,
                     &Degradation {
@@ -206,6 +207,20 @@ pub fn real_pairs(photos: &[RealPhoto], picks: &[(usize, u64)], side: u32) -> Ve
         .collect()
 }
 
+/// A random crop of 60–100 % of each side of a photo larger than [`CROP_ABOVE`], at native
+/// resolution; smaller photos are used whole.
+fn native_crop(photo: &RgbImage, rng: &mut SplitMix64) -> RgbImage {
+    let (w, h) = photo.dimensions();
+    if w.max(h) <= CROP_ABOVE {
+        return photo.clone();
+    }
+    let cw = ((w as f32 * rng.range(0.6, 1.0)) as u32).clamp(1, w);
+    let ch = ((h as f32 * rng.range(0.6, 1.0)) as u32).clamp(1, h);
+    let x = (rng.range(0.0, 1.0) * (w - cw) as f32) as u32;
+    let y = (rng.range(0.0, 1.0) * (h - ch) as f32) as u32;
+    image::imageops::crop_imm(photo, x, y, cw, ch).to_image()
+}
+
 /// Settings of an experience training run.
 #[derive(Debug, Clone)]
 pub struct ExperienceTrainSettings {
@@ -216,6 +231,11 @@ pub struct ExperienceTrainSettings {
     pub real_fraction: f32,
     /// Most real photos held in memory for the real pairs.
     pub real_photos: usize,
+    /// Share of the real pairs drawn from the large, high-quality backdrop photos
+    /// ([`LARGE_PHOTO_FOLDERS`], up to 1280 px, random native-resolution crops) rather than the
+    /// 348 px store photos: damage on a large photo is only visible in the detail view, which is
+    /// what uploads of 800–2000 px need.
+    pub large_share: f32,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
 }
@@ -223,6 +243,18 @@ pub struct ExperienceTrainSettings {
 /// Where the real training photos come from: disjoint from the ladder (`real/magento2`,
 /// `real/spree`) and from the background network's real validation set.
 pub const REAL_TRAINING_PHOTOS: &[&str] = &["real/grocery/train"];
+
+/// Folders of large real photos (the backdrop pools: photographs, textures and wallpapers of up
+/// to 1280 px, saved at quality ~90) used as large real pairs; no validation set uses them.
+pub const LARGE_PHOTO_FOLDERS: &[&str] = &[
+    "backgrounds/scenes",
+    "backgrounds/textures",
+    "backgrounds/graphics",
+];
+
+/// Photos with a longer side above this are cropped at random (native pixels, 60–100 % of each
+/// side) before a pair is made from them, so their many detail views differ.
+const CROP_ABOVE: u32 = 640;
 
 impl Default for ExperienceTrainSettings {
     fn default() -> Self {
@@ -242,6 +274,7 @@ impl Default for ExperienceTrainSettings {
             twin_loss: TwinLoss::None,
             real_fraction: 0.0,
             real_photos: 1500,
+            large_share: 0.0,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
@@ -392,6 +425,34 @@ fn load_real_photos(root: &std::path::Path, limit: usize) -> Result<Vec<RealPhot
         .collect())
 }
 
+/// The large real photos of [`LARGE_PHOTO_FOLDERS`], each with its estimated JPEG quality.
+/// Unreadable files are skipped.
+fn load_large_photos(root: &std::path::Path) -> Vec<RealPhoto> {
+    let mut paths: Vec<std::path::PathBuf> = LARGE_PHOTO_FOLDERS
+        .iter()
+        .filter_map(|f| std::fs::read_dir(root.join(f)).ok())
+        .flat_map(|dir| dir.flatten().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+        })
+        .collect();
+    paths.sort();
+    paths
+        .par_iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(p).ok()?;
+            let loaded =
+                shotgrade_image::load_bytes(&bytes, &shotgrade_image::Limits::default()).ok()?;
+            Some(RealPhoto {
+                rgb: loaded.rgb,
+                quality: shotgrade_image::jpeg::estimate_quality(&bytes).unwrap_or(100),
+            })
+        })
+        .collect()
+}
+
 /// Trains the main network (and its twin), keeps the best main network by noise SRCC on
 /// held-out synthetic pairs, writes `experience.safetensors` and `experience.metrics.json`.
 pub fn train_experience(
@@ -406,9 +467,12 @@ pub fn train_experience(
         Some(_) => main.clone(),
         None => config.init(&device),
     };
-    if settings.run.batch_size < 2 || settings.run.eval_every == 0 {
+    if settings.run.batch_size < 2
+        || settings.run.eval_every == 0
+        || !(0.0..=1.0).contains(&settings.large_share)
+    {
         return Err(TrainError::Settings(
-            "need batch_size >= 2 and eval_every >= 1".into(),
+            "need batch_size >= 2, eval_every >= 1 and large_share in [0, 1]".into(),
         ));
     }
     let started = Instant::now();
@@ -447,6 +511,21 @@ pub fn train_experience(
     } else {
         Vec::new()
     };
+    let large = if real_per_batch > 0 && settings.large_share > 0.0 {
+        let photos = load_large_photos(&settings.run.assets);
+        log(&format!(
+            "{} large real photos from {}",
+            photos.len(),
+            LARGE_PHOTO_FOLDERS.join(", ")
+        ));
+        photos
+    } else {
+        Vec::new()
+    };
+    // Both pools in one list: store photos first, then the large ones.
+    let store_count = real.len();
+    let real: Vec<RealPhoto> = real.into_iter().chain(large).collect();
+    let large_count = real.len() - store_count;
     let mut real_rng = SplitMix64::new(settings.run.seed ^ 0x0E1F_2A3B);
 
     let eval_device = Device::flex();
@@ -482,7 +561,11 @@ pub fn train_experience(
             let (x, y) = tensor(&both, side, &device);
             let picks: Vec<(usize, u64)> = (0..real_per_batch)
                 .map(|_| {
-                    let i = (real_rng.next_u64() % real.len().max(1) as u64) as usize;
+                    let i = if large_count > 0 && real_rng.unit() < settings.large_share {
+                        store_count + (real_rng.next_u64() % large_count as u64) as usize
+                    } else {
+                        (real_rng.next_u64() % store_count.max(1) as u64) as usize
+                    };
                     (i, real_rng.next_u64())
                 })
                 .collect();
