@@ -341,13 +341,13 @@ pub struct TrainExperienceArgs {
     /// card's ablation).
     #[arg(long, value_enum, default_value_t = TwinLossArg::None)]
     pub twin_loss: TwinLossArg,
-    /// Real-photo pairs (real/grocery/train, degraded on the fly) per batch, as a share of the
-    /// synthetic pairs; `--twin-loss none` only.
-    #[arg(long, default_value_t = 0.0)]
-    pub real_fraction: f32,
+    /// Real-photo pairs (degraded on the fly) per batch, as a share of the synthetic pairs;
+    /// `--twin-loss none` only [default: 0.5 with `none`, 0 with the twin variants]
+    #[arg(long)]
+    pub real_fraction: Option<f32>,
     /// Share of those real pairs cut from large high-quality photos (the backdrop folders, up
-    /// to 1280 px) instead of the 348 px store photos.
-    #[arg(long, default_value_t = 0.0)]
+    /// to 1280 px) instead of the 348 px store photos of real/grocery/train.
+    #[arg(long, default_value_t = 0.5)]
     pub large_share: f32,
 }
 

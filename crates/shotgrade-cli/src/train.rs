@@ -64,16 +64,23 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
         }
         TrainCommand::Experience(a) => {
+            let twin_loss = match a.twin_loss {
+                TwinLossArg::Seed => TwinLoss::Seed,
+                TwinLossArg::SeedSum => TwinLoss::SeedSum,
+                TwinLossArg::Ranked => TwinLoss::Ranked,
+                TwinLossArg::None => TwinLoss::None,
+            };
+            let defaults = ExperienceTrainSettings::default();
             let mut settings = ExperienceTrainSettings {
-                twin_loss: match a.twin_loss {
-                    TwinLossArg::Seed => TwinLoss::Seed,
-                    TwinLossArg::SeedSum => TwinLoss::SeedSum,
-                    TwinLossArg::Ranked => TwinLoss::Ranked,
-                    TwinLossArg::None => TwinLoss::None,
-                },
-                real_fraction: a.real_fraction,
+                twin_loss,
+                // The twin variants need composite labels for both copies: no real pairs.
+                real_fraction: a.real_fraction.unwrap_or(if twin_loss == TwinLoss::None {
+                    defaults.real_fraction
+                } else {
+                    0.0
+                }),
                 large_share: a.large_share,
-                ..ExperienceTrainSettings::default()
+                ..defaults
             };
             a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_experience(&settings, &mut log)?)?

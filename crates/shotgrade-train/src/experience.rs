@@ -272,9 +272,10 @@ impl Default for ExperienceTrainSettings {
                 init_from: None,
             },
             twin_loss: TwinLoss::None,
-            real_fraction: 0.0,
+            // The data settings of the shipped weights' last run (models/README.md).
+            real_fraction: 0.5,
             real_photos: 1500,
-            large_share: 0.0,
+            large_share: 0.5,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
