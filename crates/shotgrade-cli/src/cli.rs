@@ -347,7 +347,7 @@ pub struct TrainExperienceArgs {
     pub real_fraction: Option<f32>,
     /// Share of those real pairs cut from large high-quality photos (the backdrop folders, up
     /// to 1280 px) instead of the 348 px store photos of real/grocery/train.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.8)]
     pub large_share: f32,
 }
 

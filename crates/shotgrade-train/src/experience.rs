@@ -275,7 +275,7 @@ impl Default for ExperienceTrainSettings {
             // The data settings of the shipped weights' last run (models/README.md).
             real_fraction: 0.5,
             real_photos: 1500,
-            large_share: 0.5,
+            large_share: 0.8,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
