@@ -64,8 +64,12 @@ pub fn write_report(
             "note: {missing} scored images could not be read again; their cards have no picture"
         );
     }
-    let rows: Vec<(Row, Option<String>)> = rows.iter().cloned().zip(thumbnails).collect();
-    write_report_with_thumbnails(&rows, out, settings)
+    let entries: Vec<Entry> = rows
+        .iter()
+        .zip(thumbnails)
+        .map(|(row, thumbnail)| Entry { row, thumbnail })
+        .collect();
+    write_entries(&entries, out, settings)
 }
 
 /// Writes the HTML report of rows whose thumbnails are already made.
@@ -81,7 +85,11 @@ pub fn write_report_with_thumbnails(
             thumbnail: thumbnail.clone(),
         })
         .collect();
-    std::fs::write(out, render(&entries, settings))
+    write_entries(&entries, out, settings)
+}
+
+fn write_entries(entries: &[Entry], out: &Path, settings: &ReportSettings) -> Result<()> {
+    std::fs::write(out, render(entries, settings))
         .with_context(|| format!("cannot write report {}", out.display()))
 }
 

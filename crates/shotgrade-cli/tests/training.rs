@@ -224,4 +224,24 @@ fn training_refuses_bad_settings_and_missing_assets() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--twin-loss none"), "{err}");
+
+    for (net, flag, value) in [
+        ("background", "--replay-fraction", "1.5"),
+        ("background", "--replay-fraction", "0.8"), // with the default real share: sum ≥ 1
+        ("experience", "--large-share", "2"),
+    ] {
+        let out = bin()
+            .args(["train", net, flag, value, "--assets"])
+            .arg(&assets)
+            .arg("--out")
+            .arg(dir.path().join("o"))
+            .output()
+            .expect("run shotgrade");
+        assert!(!out.status.success(), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("invalid training setting"),
+            "{flag} {value}: {err}"
+        );
+    }
 }

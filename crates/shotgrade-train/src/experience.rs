@@ -414,16 +414,18 @@ fn load_real_photos(root: &std::path::Path, limit: usize) -> Result<Vec<RealPhot
         .par_iter()
         .step_by(step)
         .take(limit)
-        .filter_map(|p| {
-            let bytes = std::fs::read(&p.path).ok()?;
-            let loaded =
-                shotgrade_image::load_bytes(&bytes, &shotgrade_image::Limits::default()).ok()?;
-            Some(RealPhoto {
-                rgb: loaded.rgb,
-                quality: shotgrade_image::jpeg::estimate_quality(&bytes).unwrap_or(100),
-            })
-        })
+        .filter_map(|p| read_real_photo(&p.path))
         .collect())
+}
+
+/// A real photo and the JPEG quality the loader measured (100 when it is not a JPEG), or
+/// `None` when the file cannot be read.
+fn read_real_photo(path: &std::path::Path) -> Option<RealPhoto> {
+    let loaded = shotgrade_image::load_path(path, &shotgrade_image::Limits::default()).ok()?;
+    Some(RealPhoto {
+        quality: loaded.facts.jpeg_quality.unwrap_or(100),
+        rgb: loaded.rgb,
+    })
 }
 
 /// The large real photos of [`LARGE_PHOTO_FOLDERS`], each with its estimated JPEG quality.
@@ -442,15 +444,7 @@ fn load_large_photos(root: &std::path::Path) -> Vec<RealPhoto> {
     paths.sort();
     paths
         .par_iter()
-        .filter_map(|p| {
-            let bytes = std::fs::read(p).ok()?;
-            let loaded =
-                shotgrade_image::load_bytes(&bytes, &shotgrade_image::Limits::default()).ok()?;
-            Some(RealPhoto {
-                rgb: loaded.rgb,
-                quality: shotgrade_image::jpeg::estimate_quality(&bytes).unwrap_or(100),
-            })
-        })
+        .filter_map(|p| read_real_photo(p))
         .collect()
 }
 
