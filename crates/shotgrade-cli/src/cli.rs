@@ -346,7 +346,8 @@ pub struct TrainExperienceArgs {
     #[arg(long)]
     pub real_fraction: Option<f32>,
     /// Share of those real pairs cut from large high-quality photos (the backdrop folders, up
-    /// to 1280 px) instead of the 348 px store photos of real/grocery/train.
+    /// to 1280 px, and the shop packshots of the product families the distortion ladder never
+    /// uses) instead of the 348 px store photos of real/grocery/train.
     #[arg(long, default_value_t = 0.8)]
     pub large_share: f32,
 }

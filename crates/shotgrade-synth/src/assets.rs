@@ -212,9 +212,98 @@ pub fn real_photos(root: &Path, prefixes: &[&str]) -> Result<Vec<RealPhoto>, Ass
         .collect())
 }
 
+/// The shop photo folders (`real/magento2`, `real/spree`): packshots of 645–800 px, the kind of
+/// photo sellers upload. The experience network's distortion ladder is drawn from them.
+pub const SHOP_PHOTOS: &[&str] = &["real/magento2", "real/spree"];
+
+/// A shop photo's product family: its file name up to the first `-` or `_` (`mh04-white_main`
+/// → `mh04`, `robot-vacuum-pro-white` → `robot`). Colour variants and views of one product share
+/// it (it groups a little more than one product, which only makes the split stricter).
+pub fn product_family(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    stem.split(['-', '_'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The shop photos split by product family, so that no product has photos on both sides: the
+/// families in sorted order, every third one (index % 3 == 0) goes to `training`, the others to
+/// `held_out`, which alone feeds the distortion ladder.
+#[derive(Debug, Clone, Default)]
+pub struct ShopSplit {
+    pub held_out: Vec<RealPhoto>,
+    pub training: Vec<RealPhoto>,
+}
+
+/// Splits the [`SHOP_PHOTOS`] listed in `real/index.csv` (see [`ShopSplit`]); photos keep their
+/// index order within each side.
+pub fn shop_photo_split(root: &Path) -> Result<ShopSplit, AssetError> {
+    Ok(split_by_family(real_photos(root, SHOP_PHOTOS)?))
+}
+
+fn split_by_family(photos: Vec<RealPhoto>) -> ShopSplit {
+    let mut families: Vec<String> = photos.iter().map(|p| product_family(&p.path)).collect();
+    families.sort();
+    families.dedup();
+    let mut split = ShopSplit::default();
+    for photo in photos {
+        let family = product_family(&photo.path);
+        let index = families.binary_search(&family).unwrap_or(0);
+        if index % 3 == 0 {
+            split.training.push(photo);
+        } else {
+            split.held_out.push(photo);
+        }
+    }
+    split
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn product_family_groups_colour_variants_and_views() {
+        let f = |name: &str| product_family(Path::new(name));
+        assert_eq!(f("real/magento2/mh04-white_main.jpg"), "mh04");
+        assert_eq!(f("real/magento2/MH04-green_back.jpg"), "mh04");
+        assert_eq!(f("real/spree/robot-vacuum-pro-white.jpg"), "robot");
+        assert_eq!(f("plain.jpg"), "plain");
+    }
+
+    #[test]
+    fn shop_split_keeps_every_family_on_one_side() {
+        let photo = |name: &str| RealPhoto {
+            path: PathBuf::from(format!("real/magento2/{name}.jpg")),
+            source: "magento2".into(),
+            hint: None,
+        };
+        let names = [
+            "aa-red_main",
+            "aa-blue_back",
+            "bb-red",
+            "cc-1",
+            "cc-2",
+            "dd_x",
+            "ee-y",
+            "ff",
+            "gg-z",
+        ];
+        let split = split_by_family(names.iter().map(|n| photo(n)).collect());
+        assert_eq!(split.training.len() + split.held_out.len(), names.len());
+        let fams = |v: &[RealPhoto]| -> std::collections::BTreeSet<String> {
+            v.iter().map(|p| product_family(&p.path)).collect()
+        };
+        let (t, h) = (fams(&split.training), fams(&split.held_out));
+        assert!(t.is_disjoint(&h), "{t:?} vs {h:?}");
+        // Sorted families aa..gg: indexes 0, 3, 6 (aa, dd, gg) train; the rest are held out.
+        assert_eq!(t.into_iter().collect::<Vec<_>>(), ["aa", "dd", "gg"]);
+        assert_eq!(h.len(), 4);
+    }
 
     #[test]
     fn missing_or_broken_asset_folders_give_clear_errors() {

@@ -6,7 +6,8 @@
 //! * position — a synthetic test set (mAP@0.5, mAP@0.5:0.95, subject accuracy, mean IoU) and the
 //!   real `magento2` photos whose hint is white, against the box of their non-white pixels;
 //! * experience — synthetic clean/degraded pairs, and a distortion ladder on real photos: each
-//!   photo at 5 levels of Gaussian noise, blur and JPEG quality.
+//!   photo at 5 levels of Gaussian noise, blur and JPEG quality. The ladder's photos are shop
+//!   packshots of the held-out product families (`ShopSplit`): no training run sees them.
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
@@ -279,7 +280,8 @@ pub fn eval_experience(
     let pairs = synthetic_pairs(&assets, &seeds, &settings, side as u32);
     let synthetic = evaluate_experience(&net, &pairs, side, &device);
 
-    let mut photos = real_photos(assets_dir, &["real/magento2", "real/spree"])?;
+    // Only product families no training run sees (see `ShopSplit`).
+    let mut photos = shotgrade_synth::assets::shop_photo_split(assets_dir)?.held_out;
     // A fixed, spread-out subset: every k-th photo in index order.
     let step = (photos.len() / sizes.ladder_photos.max(1)).max(1);
     photos = photos

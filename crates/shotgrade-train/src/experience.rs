@@ -15,8 +15,9 @@
 //! * `none` — no twin: the main network's regression loss alone, on the degraded copies and
 //!   the clean images alike.
 //!
-//! With `none`, real photos (`real/grocery/train`: never in the distortion ladder, which uses
-//! `real/magento2` and `real/spree`) can join every batch as clean / degraded pairs
+//! With `none`, real photos (`real/grocery/train`, the backdrop photos and the shop photos of
+//! the training product families — never a product family of the distortion ladder, see
+//! `ShopSplit`) can join every batch as clean / degraded pairs
 //! ([`real_pairs`]): their noise label is the damage of each copy, as for composites, counting
 //! the JPEG quality the photo arrived with (estimated from its quantisation table); their
 //! aesthetic is unknown, so the clean copy has no aesthetic target and the degraded copy's
@@ -231,10 +232,11 @@ pub struct ExperienceTrainSettings {
     pub real_fraction: f32,
     /// Most real photos held in memory for the real pairs.
     pub real_photos: usize,
-    /// Share of the real pairs drawn from the large, high-quality backdrop photos
-    /// ([`LARGE_PHOTO_FOLDERS`], up to 1280 px, random native-resolution crops) rather than the
-    /// 348 px store photos: damage on a large photo is only visible in the detail view, which is
-    /// what uploads of 800–2000 px need.
+    /// Share of the real pairs drawn from the large, high-quality photos — the backdrop photos
+    /// ([`LARGE_PHOTO_FOLDERS`], up to 1280 px) and the shop packshots of the training product
+    /// families (645–800 px), as random native-resolution crops — rather than the 348 px store
+    /// photos: damage on a large photo is only visible in the detail view, which is what
+    /// uploads of 800–2000 px need.
     pub large_share: f32,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
@@ -428,9 +430,10 @@ fn read_real_photo(path: &std::path::Path) -> Option<RealPhoto> {
     })
 }
 
-/// The large real photos of [`LARGE_PHOTO_FOLDERS`], each with its estimated JPEG quality.
-/// Unreadable files are skipped.
-fn load_large_photos(root: &std::path::Path) -> Vec<RealPhoto> {
+/// The large real photos: those of [`LARGE_PHOTO_FOLDERS`] and the shop photos of the training
+/// product families, each with its estimated JPEG quality. Unreadable files are skipped.
+fn load_large_photos(root: &std::path::Path) -> Result<Vec<RealPhoto>, TrainError> {
+    let shop = shotgrade_synth::assets::shop_photo_split(root)?.training;
     let mut paths: Vec<std::path::PathBuf> = LARGE_PHOTO_FOLDERS
         .iter()
         .filter_map(|f| std::fs::read_dir(root.join(f)).ok())
@@ -442,10 +445,11 @@ fn load_large_photos(root: &std::path::Path) -> Vec<RealPhoto> {
         })
         .collect();
     paths.sort();
-    paths
+    paths.extend(shop.into_iter().map(|p| p.path));
+    Ok(paths
         .par_iter()
         .filter_map(|p| read_real_photo(p))
-        .collect()
+        .collect())
 }
 
 /// Trains the main network (and its twin), keeps the best main network by noise SRCC on
@@ -507,11 +511,12 @@ pub fn train_experience(
         Vec::new()
     };
     let large = if real_per_batch > 0 && settings.large_share > 0.0 {
-        let photos = load_large_photos(&settings.run.assets);
+        let photos = load_large_photos(&settings.run.assets)?;
         log(&format!(
-            "{} large real photos from {}",
+            "{} large real photos from {} and the training families of {}",
             photos.len(),
-            LARGE_PHOTO_FOLDERS.join(", ")
+            LARGE_PHOTO_FOLDERS.join(", "),
+            shotgrade_synth::assets::SHOP_PHOTOS.join(", ")
         ));
         photos
     } else {
