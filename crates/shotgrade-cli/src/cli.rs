@@ -350,6 +350,11 @@ pub struct TrainExperienceArgs {
     /// uses) instead of the 348 px store photos of real/grocery/train.
     #[arg(long, default_value_t = 0.8)]
     pub large_share: f32,
+    /// Shop photos of the validation product families in the validation distortion ladder;
+    /// the checkpoint is chosen by it and the synthetic validation pairs (0: pairs alone).
+    /// `shotgrade eval` uses other product families.
+    #[arg(long, default_value_t = 40)]
+    pub ladder_photos: usize,
 }
 
 #[derive(Debug, Args)]
@@ -441,7 +446,8 @@ pub struct EvalArgs {
     /// Size of each synthetic test set.
     #[arg(long, default_value_t = 1000)]
     pub synthetic: usize,
-    /// Real photos in the experience distortion ladder.
+    /// Real photos in the experience distortion ladder: shop packshots (real/magento2,
+    /// real/spree) of the test product families, which no training run sees or chooses by.
     #[arg(long, default_value_t = 120)]
     pub ladder_photos: usize,
     /// Write the full results here as JSON.

@@ -80,6 +80,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     0.0
                 }),
                 large_share: a.large_share,
+                ladder_photos: a.ladder_photos,
                 ..defaults
             };
             a.common.apply(&mut settings.run)?;

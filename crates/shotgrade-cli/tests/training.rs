@@ -70,8 +70,12 @@ fn tiny_assets(root: &Path) {
         ("real/grocery/train/b.jpg", "cluttered", &stripes),
         ("real/grocery/val/c.jpg", "cluttered", &stripes),
         ("real/grocery/iconic/d.jpg", "white", &packshot),
+        // Shop photos: product families e (training), f (validation ladder) and g (test
+        // ladder), see `ShopSplit`.
         ("real/magento2/e.jpg", "white", &packshot),
         ("real/spree/f.jpg", "solid", &paper),
+        ("real/magento2/g-red_main.jpg", "white", &packshot),
+        ("real/spree/g-kettle.jpg", "solid", &paper),
     ] {
         save_rgb(root, rel, img);
         index.push_str(&format!("{rel},test,{hint}\n"));
@@ -132,6 +136,11 @@ fn every_network_trains_continues_evaluates_and_scores() {
         )
         .expect("metrics JSON");
         assert_eq!(metrics["steps_run"], 2, "{net}: {metrics}");
+        if net == "experience" {
+            // The checkpoint is chosen with the validation family's ladder (one photo).
+            assert!(log.contains("validation ladder: 1 shop photos"), "{log}");
+            assert_eq!(metrics["ladder_validation"]["photos"], 1, "{metrics}");
+        }
         let file = out.join(format!("{net}.safetensors"));
         assert!(file.is_file(), "{net}: weights written");
 

@@ -230,13 +230,15 @@ pub fn product_family(path: &Path) -> String {
         .to_string()
 }
 
-/// The shop photos split by product family, so that no product has photos on both sides: the
-/// families in sorted order, every third one (index % 3 == 0) goes to `training`, the others to
-/// `held_out`, which alone feeds the distortion ladder.
+/// The shop photos split by product family, so that no product has photos on two sides: the
+/// families in sorted order go round-robin to `training` (index % 3 == 0), `validation` (1:
+/// the small ladder experience training chooses its checkpoint by) and `test` (2: the
+/// distortion ladder of `shotgrade eval`, never trained on or chosen by).
 #[derive(Debug, Clone, Default)]
 pub struct ShopSplit {
-    pub held_out: Vec<RealPhoto>,
     pub training: Vec<RealPhoto>,
+    pub validation: Vec<RealPhoto>,
+    pub test: Vec<RealPhoto>,
 }
 
 /// Splits the [`SHOP_PHOTOS`] listed in `real/index.csv` (see [`ShopSplit`]); photos keep their
@@ -252,12 +254,12 @@ fn split_by_family(photos: Vec<RealPhoto>) -> ShopSplit {
     let mut split = ShopSplit::default();
     for photo in photos {
         let family = product_family(&photo.path);
-        let index = families.binary_search(&family).unwrap_or(0);
-        if index % 3 == 0 {
-            split.training.push(photo);
-        } else {
-            split.held_out.push(photo);
-        }
+        let side = match families.binary_search(&family).unwrap_or(0) % 3 {
+            0 => &mut split.training,
+            1 => &mut split.validation,
+            _ => &mut split.test,
+        };
+        side.push(photo);
     }
     split
 }
@@ -294,15 +296,19 @@ mod tests {
             "gg-z",
         ];
         let split = split_by_family(names.iter().map(|n| photo(n)).collect());
-        assert_eq!(split.training.len() + split.held_out.len(), names.len());
-        let fams = |v: &[RealPhoto]| -> std::collections::BTreeSet<String> {
-            v.iter().map(|p| product_family(&p.path)).collect()
+        let fams = |v: &[RealPhoto]| -> Vec<String> {
+            let set: std::collections::BTreeSet<String> =
+                v.iter().map(|p| product_family(&p.path)).collect();
+            set.into_iter().collect()
         };
-        let (t, h) = (fams(&split.training), fams(&split.held_out));
-        assert!(t.is_disjoint(&h), "{t:?} vs {h:?}");
-        // Sorted families aa..gg: indexes 0, 3, 6 (aa, dd, gg) train; the rest are held out.
-        assert_eq!(t.into_iter().collect::<Vec<_>>(), ["aa", "dd", "gg"]);
-        assert_eq!(h.len(), 4);
+        // Sorted families aa..gg go round-robin: training, validation, test.
+        assert_eq!(fams(&split.training), ["aa", "dd", "gg"]);
+        assert_eq!(fams(&split.validation), ["bb", "ee"]);
+        assert_eq!(fams(&split.test), ["cc", "ff"]);
+        assert_eq!(
+            split.training.len() + split.validation.len() + split.test.len(),
+            names.len()
+        );
     }
 
     #[test]

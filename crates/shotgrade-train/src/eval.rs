@@ -16,17 +16,14 @@ use shotgrade_core::{BBox, DetectionDecoder, iou};
 use shotgrade_image::Limits;
 use shotgrade_models::{BackgroundNet, ExperienceNet, PositionNet, load_net};
 use shotgrade_synth::assets::real_photos;
-use shotgrade_synth::compose::jpeg_round_trip;
-use shotgrade_synth::{Assets, ComposeSettings, Degradation, SplitMix64, degrade};
+use shotgrade_synth::{Assets, ComposeSettings};
 use std::path::Path;
 
 use crate::background::{TrainError, predict as predict_background};
 use crate::data::{TEST_SEED_BASE, real_background, synthetic_background};
-use crate::experience::{
-    ExperienceExample, ExperienceMetrics, evaluate_experience, predict as predict_experience,
-    synthetic_pairs,
-};
-use crate::metrics::{ClassMetrics, classification, srcc};
+use crate::experience::{ExperienceMetrics, evaluate_experience, synthetic_pairs};
+use crate::ladder::{Ladder, LadderResult};
+use crate::metrics::{ClassMetrics, classification};
 use crate::position::{PositionMetrics, evaluate_position, synthetic_position};
 
 /// First seeds of the test sets (validation sets use other offsets from `TEST_SEED_BASE`).
@@ -67,18 +64,6 @@ pub struct PositionEval {
     /// Mean IoU of the main detection with the box of non-white pixels, magento2 white photos.
     pub real_white_mean_iou: f32,
     pub real_white_photos: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LadderResult {
-    pub distortion: String,
-    pub levels: Vec<String>,
-    /// Mean over photos of SRCC(level, noise sub-score): −1 means the score always falls.
-    pub mean_srcc_noise: f32,
-    /// Share of photos whose clean visual score beats the middle level's.
-    pub pair_accuracy_middle: f32,
-    /// Mean noise sub-score (0–1) of all photos at each level.
-    pub mean_noise_per_level: Vec<f32>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -223,39 +208,6 @@ pub fn eval_position(
     })
 }
 
-/// One rung of the distortion ladder: its name, the pixel damage and the JPEG quality.
-type Rung = (String, Degradation, u8);
-
-/// The distortion ladder's five levels per kind.
-fn ladder_levels() -> Vec<(&'static str, Vec<Rung>)> {
-    let noise = [0.0, 4.0, 8.0, 16.0, 32.0].map(|s| {
-        (
-            format!("sigma {s}"),
-            Degradation {
-                noise_sigma: s,
-                blur_radius: 0,
-            },
-            95u8,
-        )
-    });
-    let blur = [0u32, 1, 2, 3, 5].map(|r| {
-        (
-            format!("box radius {r} ×2"),
-            Degradation {
-                noise_sigma: 0.0,
-                blur_radius: r,
-            },
-            95u8,
-        )
-    });
-    let jpeg = [95u8, 60, 35, 15, 5].map(|q| (format!("quality {q}"), Degradation::default(), q));
-    vec![
-        ("gaussian_noise", noise.to_vec()),
-        ("blur", blur.to_vec()),
-        ("jpeg", jpeg.to_vec()),
-    ]
-}
-
 pub fn eval_experience(
     weights: &Path,
     assets_dir: &Path,
@@ -280,82 +232,16 @@ pub fn eval_experience(
     let pairs = synthetic_pairs(&assets, &seeds, &settings, side as u32);
     let synthetic = evaluate_experience(&net, &pairs, side, &device);
 
-    // Only product families no training run sees (see `ShopSplit`).
-    let mut photos = shotgrade_synth::assets::shop_photo_split(assets_dir)?.held_out;
-    // A fixed, spread-out subset: every k-th photo in index order.
-    let step = (photos.len() / sizes.ladder_photos.max(1)).max(1);
-    photos = photos
-        .into_iter()
-        .step_by(step)
-        .take(sizes.ladder_photos)
-        .collect();
-    let images: Vec<image::RgbImage> = photos
-        .par_iter()
-        .filter_map(|p| {
-            shotgrade_image::load_path(&p.path, &Limits::default())
-                .ok()
-                .map(|l| l.rgb)
-        })
-        .collect();
-    let mut ladder = Vec::new();
-    let (mut all_srcc, mut all_wins, mut all_pairs) = (Vec::new(), 0usize, 0usize);
-    for (name, levels) in ladder_levels() {
-        let inputs: Vec<Vec<ExperienceExample>> = images
-            .par_iter()
-            .enumerate()
-            .map_init(
-                || crate::data::preprocessor(side as u32),
-                |pre, (i, img)| {
-                    levels
-                        .iter()
-                        .map(|(_, d, q)| {
-                            let mut x = img.clone();
-                            degrade(&mut x, d, &mut SplitMix64::new(i as u64));
-                            let x = jpeg_round_trip(&x, *q);
-                            ExperienceExample {
-                                input: pre.experience_input(&x),
-                                aesthetic: 0.0,
-                                noise: 0.0,
-                            }
-                        })
-                        .collect()
-                },
-            )
-            .collect();
-        let mut srccs = Vec::new();
-        let mut wins = 0;
-        let mut noise_sums = vec![0.0f32; levels.len()];
-        for per_photo in &inputs {
-            let refs: Vec<&ExperienceExample> = per_photo.iter().collect();
-            let pred = predict_experience(&net, &refs, side, &device);
-            for (sum, p) in noise_sums.iter_mut().zip(&pred) {
-                *sum += p.1;
-            }
-            let level_index: Vec<f32> = (0..pred.len()).map(|l| l as f32).collect();
-            let noise: Vec<f32> = pred.iter().map(|p| p.1).collect();
-            srccs.push(srcc(&level_index, &noise));
-            if pred[0].0 + pred[0].1 > pred[2].0 + pred[2].1 {
-                wins += 1;
-            }
-        }
-        let n = inputs.len().max(1);
-        ladder.push(LadderResult {
-            distortion: name.to_string(),
-            levels: levels.iter().map(|(l, ..)| l.clone()).collect(),
-            mean_srcc_noise: srccs.iter().sum::<f32>() / n as f32,
-            pair_accuracy_middle: wins as f32 / n as f32,
-            mean_noise_per_level: noise_sums.iter().map(|s| s / n as f32).collect(),
-        });
-        all_srcc.extend(srccs);
-        all_wins += wins;
-        all_pairs += inputs.len();
-    }
+    // Only the test product families: no training run sees them, and none chooses a checkpoint
+    // by them (see `ShopSplit`).
+    let photos = shotgrade_synth::assets::shop_photo_split(assets_dir)?.test;
+    let ladder = Ladder::from_photos(&photos, sizes.ladder_photos).measure(&net, side, &device);
     Ok(ExperienceEval {
         synthetic,
-        ladder,
-        ladder_photos: images.len(),
-        ladder_mean_srcc_noise: all_srcc.iter().sum::<f32>() / all_srcc.len().max(1) as f32,
-        ladder_pair_accuracy_middle: all_wins as f32 / all_pairs.max(1) as f32,
+        ladder_photos: ladder.photos,
+        ladder_mean_srcc_noise: ladder.mean_srcc_noise,
+        ladder_pair_accuracy_middle: ladder.pair_accuracy_middle,
+        ladder: ladder.ladder,
     })
 }
 
@@ -380,12 +266,5 @@ mod tests {
             )),
             None
         );
-    }
-
-    #[test]
-    fn ladder_has_five_increasing_levels_per_distortion() {
-        for (_, levels) in ladder_levels() {
-            assert_eq!(levels.len(), 5);
-        }
     }
 }

@@ -46,6 +46,7 @@ use std::time::Instant;
 
 use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
+use crate::ladder::{Ladder, LadderSummary};
 use crate::metrics::{plcc, srcc};
 use crate::schedule::{
     Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
@@ -238,6 +239,10 @@ pub struct ExperienceTrainSettings {
     /// photos: damage on a large photo is only visible in the detail view, which is what
     /// uploads of 800–2000 px need.
     pub large_share: f32,
+    /// Photos in the validation ladder (shop photos of the validation product families, see
+    /// `ShopSplit`) measured at every evaluation; the checkpoint is chosen by it together with
+    /// the synthetic validation pairs. 0 chooses by the synthetic pairs alone.
+    pub ladder_photos: usize,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
 }
@@ -278,6 +283,7 @@ impl Default for ExperienceTrainSettings {
             real_fraction: 0.5,
             real_photos: 1500,
             large_share: 0.8,
+            ladder_photos: 40,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
@@ -309,6 +315,8 @@ pub struct ExperienceReport {
     pub best_step: usize,
     pub seconds: f64,
     pub synthetic_validation: ExperienceMetrics,
+    /// The validation ladder at the chosen step (`None` when `ladder_photos` is 0).
+    pub ladder_validation: Option<LadderSummary>,
     pub settings: String,
 }
 
@@ -482,6 +490,17 @@ pub fn train_experience(
         .map(|i| TEST_SEED_BASE + 2_000_000 + i)
         .collect();
     let validation = synthetic_pairs(&assets, &val_seeds, &settings.compose, side as u32);
+    let ladder = if settings.ladder_photos > 0 {
+        let photos = shotgrade_synth::assets::shop_photo_split(&settings.run.assets)?.validation;
+        let ladder = Ladder::from_photos(&photos, settings.ladder_photos);
+        log(&format!(
+            "validation ladder: {} shop photos of the validation product families",
+            ladder.len()
+        ));
+        Some(ladder).filter(|l| !l.is_empty())
+    } else {
+        None
+    };
 
     let real_per_batch = (settings.run.batch_size as f32 * settings.real_fraction).round() as usize;
     if real_per_batch > 0 && settings.twin_loss != TwinLoss::None {
@@ -635,11 +654,22 @@ pub fn train_experience(
         if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
             let net = main.valid();
             let m = evaluate_experience(&net, &validation, side, &eval_device);
-            // Model selection on the held-out synthetic set: noise SRCC plus pair accuracy.
-            let key = m.noise_srcc + m.pair_accuracy;
-            let improved = checkpoints.record(&net, key, steps_run, m.clone())?;
+            let l = ladder.as_ref().map(|l| l.measure(&net, side, &eval_device));
+            // Model selection on held-out data: noise SRCC plus pair accuracy of the synthetic
+            // pairs, and of the validation ladder (its SRCC is negative when right).
+            let key = m.noise_srcc
+                + m.pair_accuracy
+                + l.as_ref()
+                    .map_or(0.0, |l| l.pair_accuracy_middle - l.mean_srcc_noise);
+            let ladder_line = l.as_ref().map_or(String::new(), |l| {
+                format!(
+                    "; validation ladder SRCC {:.4}, clean > middle {:.4}",
+                    l.mean_srcc_noise, l.pair_accuracy_middle
+                )
+            });
+            let improved = checkpoints.record(&net, key, steps_run, (m.clone(), l))?;
             log(&format!(
-                "eval step {steps_run}: noise SRCC {:.4}, PLCC {:.4}, aesthetic SRCC {:.4}, pair accuracy {:.4}{}",
+                "eval step {steps_run}: noise SRCC {:.4}, PLCC {:.4}, aesthetic SRCC {:.4}, pair accuracy {:.4}{ladder_line}{}",
                 m.noise_srcc,
                 m.noise_plcc,
                 m.aesthetic_srcc,
@@ -652,13 +682,14 @@ pub fn train_experience(
             }
         }
     }
-    let (best_step, synthetic_validation) = checkpoints.into_best()?;
+    let (best_step, (synthetic_validation, ladder_validation)) = checkpoints.into_best()?;
     let report = ExperienceReport {
         twin_loss: settings.twin_loss,
         steps_run,
         best_step,
         seconds: started.elapsed().as_secs_f64(),
         synthetic_validation,
+        ladder_validation,
         settings: format!("{settings:?}"),
     };
     write_report(&settings.run.out.join("experience.metrics.json"), &report)?;

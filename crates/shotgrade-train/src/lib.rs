@@ -8,6 +8,7 @@ pub mod background;
 pub mod data;
 pub mod eval;
 pub mod experience;
+pub mod ladder;
 pub mod metrics;
 pub mod position;
 pub mod schedule;
