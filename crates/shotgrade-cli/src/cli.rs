@@ -450,7 +450,19 @@ pub struct EvalArgs {
     /// real/spree) of the test product families, which no training run sees or chooses by.
     #[arg(long, default_value_t = 120)]
     pub ladder_photos: usize,
+    /// Product families of the ladder: `test` for the model card's numbers; `validation` (the
+    /// families training chooses checkpoints by) to compare candidate weights without
+    /// looking at the test families.
+    #[arg(long, value_enum, default_value_t = LadderFamiliesArg::Test)]
+    pub ladder_families: LadderFamiliesArg,
     /// Write the full results here as JSON.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `--ladder-families` of `shotgrade eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LadderFamiliesArg {
+    Test,
+    Validation,
 }

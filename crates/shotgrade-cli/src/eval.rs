@@ -1,10 +1,12 @@
 //! `shotgrade eval`.
 
 use anyhow::{Context, Result};
-use shotgrade_train::eval::{EvalSizes, eval_background, eval_experience, eval_position};
+use shotgrade_train::eval::{
+    EvalSizes, LadderFamilies, eval_background, eval_experience, eval_position,
+};
 use shotgrade_train::metrics::ClassMetrics;
 
-use crate::cli::{EvalArgs, EvalTarget};
+use crate::cli::{EvalArgs, EvalTarget, LadderFamiliesArg};
 
 fn print_classes(title: &str, m: &ClassMetrics) {
     let names = ["white", "black", "solid", "lifestyle", "cluttered"];
@@ -32,6 +34,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let sizes = EvalSizes {
         synthetic: args.synthetic,
         ladder_photos: args.ladder_photos,
+        ladder_families: match args.ladder_families {
+            LadderFamiliesArg::Test => LadderFamilies::Test,
+            LadderFamiliesArg::Validation => LadderFamilies::Validation,
+        },
     };
     let mut report = serde_json::Map::new();
     let all = args.target == EvalTarget::All;
@@ -72,8 +78,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
             );
         }
         println!(
-            "experience, real ladder overall: mean SRCC {:+.4}, clean>middle {:.4} ({} photos)",
-            r.ladder_mean_srcc_noise, r.ladder_pair_accuracy_middle, r.ladder_photos
+            "experience, real ladder overall: mean SRCC {:+.4}, clean>middle {:.4} ({} photos of the {:?} product families)",
+            r.ladder_mean_srcc_noise,
+            r.ladder_pair_accuracy_middle,
+            r.ladder_photos,
+            r.ladder_families
         );
         report.insert("experience".into(), serde_json::to_value(&r)?);
     }

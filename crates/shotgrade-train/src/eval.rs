@@ -31,12 +31,26 @@ const BACKGROUND_TEST: u64 = TEST_SEED_BASE + 10_000_000;
 const POSITION_TEST: u64 = TEST_SEED_BASE + 11_000_000;
 const EXPERIENCE_TEST: u64 = TEST_SEED_BASE + 12_000_000;
 
-/// Sizes of the evaluation sets.
+/// Sizes (and, for the ladder, the source) of the evaluation sets.
 #[derive(Debug, Clone, Copy)]
 pub struct EvalSizes {
     pub synthetic: usize,
     /// Real photos in the distortion ladder.
     pub ladder_photos: usize,
+    /// Which product families the ladder's photos come from.
+    pub ladder_families: LadderFamilies,
+}
+
+/// The shop-photo product families a distortion ladder is drawn from (see `ShopSplit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LadderFamilies {
+    /// Never trained on or chosen by: the numbers of the model card.
+    #[default]
+    Test,
+    /// The families experience training chooses checkpoints by: for comparing candidate
+    /// weights without looking at the test families.
+    Validation,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +83,7 @@ pub struct PositionEval {
 #[derive(Debug, Clone, Serialize)]
 pub struct ExperienceEval {
     pub synthetic: ExperienceMetrics,
+    pub ladder_families: LadderFamilies,
     pub ladder: Vec<LadderResult>,
     pub ladder_photos: usize,
     /// Over all three distortions.
@@ -234,10 +249,15 @@ pub fn eval_experience(
 
     // Only the test product families: no training run sees them, and none chooses a checkpoint
     // by them (see `ShopSplit`).
-    let photos = shotgrade_synth::assets::shop_photo_split(assets_dir)?.test;
+    let split = shotgrade_synth::assets::shop_photo_split(assets_dir)?;
+    let photos = match sizes.ladder_families {
+        LadderFamilies::Test => split.test,
+        LadderFamilies::Validation => split.validation,
+    };
     let ladder = Ladder::from_photos(&photos, sizes.ladder_photos).measure(&net, side, &device);
     Ok(ExperienceEval {
         synthetic,
+        ladder_families: sizes.ladder_families,
         ladder_photos: ladder.photos,
         ladder_mean_srcc_noise: ladder.mean_srcc_noise,
         ladder_pair_accuracy_middle: ladder.pair_accuracy_middle,

@@ -460,8 +460,9 @@ fn load_large_photos(root: &std::path::Path) -> Result<Vec<RealPhoto>, TrainErro
         .collect())
 }
 
-/// Trains the main network (and its twin), keeps the best main network by noise SRCC on
-/// held-out synthetic pairs, writes `experience.safetensors` and `experience.metrics.json`.
+/// Trains the main network (and its twin), keeps the best main network by noise SRCC and pair
+/// accuracy on held-out synthetic pairs and on the validation ladder, writes
+/// `experience.safetensors` and `experience.metrics.json`.
 pub fn train_experience(
     settings: &ExperienceTrainSettings,
     log: &mut dyn FnMut(&str),
