@@ -182,6 +182,32 @@ fn every_network_trains_continues_evaluates_and_scores() {
         Some(3)
     );
     assert_eq!(eval["experience"]["ladder_photos"], 2, "{eval}");
+    assert_eq!(eval["experience"]["ladder_families"], "test", "{eval}");
+
+    // The validation families' ladder (family f: one photo) is a separate set.
+    let out = bin()
+        .args(["eval", "experience", "--weights"])
+        .arg(&weights)
+        .arg("--assets")
+        .arg(&assets)
+        .args([
+            "--synthetic",
+            "2",
+            "--ladder-families",
+            "validation",
+            "--out",
+        ])
+        .arg(&eval_json)
+        .output()
+        .expect("run shotgrade");
+    ok(out, "eval experience on the validation families");
+    let eval: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&eval_json).expect("eval JSON")).expect("JSON");
+    assert_eq!(eval["experience"]["ladder_photos"], 1, "{eval}");
+    assert_eq!(
+        eval["experience"]["ladder_families"], "validation",
+        "{eval}"
+    );
 
     let out = bin()
         .args(["score", "--format", "jsonl", "--weights"])
