@@ -355,6 +355,10 @@ pub struct TrainExperienceArgs {
     /// `shotgrade eval` uses other product families.
     #[arg(long, default_value_t = 40)]
     pub ladder_photos: usize,
+    /// Share of the real pairs' JPEG damage drawn from the very low qualities (5–20) instead
+    /// of uniformly from 5–90.
+    #[arg(long, default_value_t = 0.0)]
+    pub low_jpeg_share: f32,
 }
 
 #[derive(Debug, Args)]

@@ -81,6 +81,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 }),
                 large_share: a.large_share,
                 ladder_photos: a.ladder_photos,
+                low_jpeg_share: a.low_jpeg_share,
                 ..defaults
             };
             a.common.apply(&mut settings.run)?;

@@ -125,7 +125,14 @@ fn every_network_trains_continues_evaluates_and_scores() {
         ("position", vec![]),
         (
             "experience",
-            vec!["--real-fraction", "0.5", "--large-share", "0.5"],
+            vec![
+                "--real-fraction",
+                "0.5",
+                "--large-share",
+                "0.5",
+                "--low-jpeg-share",
+                "0.3",
+            ],
         ),
     ] {
         let out = dir.path().join(net);
@@ -264,6 +271,7 @@ fn training_refuses_bad_settings_and_missing_assets() {
         ("background", "--replay-fraction", "1.5"),
         ("background", "--replay-fraction", "0.8"), // with the default real share: sum ≥ 1
         ("experience", "--large-share", "2"),
+        ("experience", "--low-jpeg-share", "1.5"),
     ] {
         let out = bin()
             .args(["train", net, flag, value, "--assets"])

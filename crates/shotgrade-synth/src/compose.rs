@@ -625,21 +625,33 @@ pub fn random_degradation(rng: &mut SplitMix64, p: f32) -> DegradationLabel {
 pub struct DamageKinds {
     /// JPEG qualities drawn for JPEG damage, `[low, high)`; `None`: no JPEG damage.
     pub jpeg: Option<(f32, f32)>,
+    /// Share of JPEG draws taken from `[low, LOW_JPEG_TOP)` instead: the very low qualities,
+    /// whose flat 8×8 blocks a network can mistake for a clean, smooth surface. 0 draws
+    /// uniformly (and leaves the random stream as it was).
+    pub low_jpeg_share: f32,
 }
+
+/// Upper end of the "very low" JPEG qualities of [`DamageKinds::low_jpeg_share`].
+pub const LOW_JPEG_TOP: f32 = 20.0;
 
 impl DamageKinds {
     /// The compositor's menu: noise, blur and strong JPEG (5–60).
     pub const COMPOSITOR: DamageKinds = DamageKinds {
         jpeg: Some((5.0, 60.0)),
+        low_jpeg_share: 0.0,
     };
     /// The experience training's menu: JPEG over the whole damaged range (5–90), so the noise
     /// head also learns the moderate qualities real uploads have.
     pub const EXPERIENCE: DamageKinds = DamageKinds {
         jpeg: Some((5.0, CLEAN_JPEG_QUALITY)),
+        low_jpeg_share: 0.0,
     };
     /// Noise and blur only: for real photos, which are already JPEG-compressed at an unknown
     /// quality, so JPEG damage on them has no reliable label.
-    pub const PIXELS: DamageKinds = DamageKinds { jpeg: None };
+    pub const PIXELS: DamageKinds = DamageKinds {
+        jpeg: None,
+        low_jpeg_share: 0.0,
+    };
 }
 
 /// A damaged copy's degradation: one to three of noise (σ 2–40), blur (radius 1–5) and, when
@@ -665,7 +677,12 @@ pub fn random_damage(
         d.blur_radius = 1 + (rng.next_u64() % 5) as u32;
     }
     if let (true, Some((low, high))) = (mask & 4 != 0, kinds.jpeg) {
-        d.jpeg_quality = rng.range(low, high) as u8;
+        let top = if kinds.low_jpeg_share > 0.0 && rng.unit() < kinds.low_jpeg_share {
+            LOW_JPEG_TOP.min(high)
+        } else {
+            high
+        };
+        d.jpeg_quality = rng.range(low, top) as u8;
     }
     d
 }
@@ -827,5 +844,38 @@ mod tests {
             assert!(damage(&d) > 0.0, "{d:?}");
             assert!((5..90).contains(&d.jpeg_quality) || d.jpeg_quality == 93);
         }
+    }
+
+    #[test]
+    fn low_jpeg_share_moves_jpeg_draws_to_the_lowest_qualities() {
+        let low = DamageKinds {
+            low_jpeg_share: 1.0,
+            ..DamageKinds::EXPERIENCE
+        };
+        let mut rng = SplitMix64::new(11);
+        let mut drawn = 0;
+        for _ in 0..300 {
+            let d = random_damage(&mut rng, 93, &low);
+            if d.jpeg_quality != 93 {
+                drawn += 1;
+                assert!((5..20).contains(&d.jpeg_quality), "{d:?}");
+            }
+        }
+        assert!(drawn > 100, "JPEG is drawn in about 4 of 7 cases: {drawn}");
+        // Half the draws low: both very low and higher qualities appear.
+        let half = DamageKinds {
+            low_jpeg_share: 0.5,
+            ..DamageKinds::EXPERIENCE
+        };
+        let qualities: Vec<u8> = (0..300)
+            .map(|_| random_damage(&mut rng, 93, &half).jpeg_quality)
+            .filter(|&q| q != 93)
+            .collect();
+        let very_low = qualities.iter().filter(|&&q| q < 20).count();
+        assert!(
+            very_low > qualities.len() / 3 && very_low < qualities.len(),
+            "{very_low} of {}",
+            qualities.len()
+        );
     }
 }

@@ -168,7 +168,12 @@ pub struct RealPair {
 /// The photos arrived compressed, so both labels count the photo's own JPEG quality: the clean
 /// copy's damage is that of its original quality, and a re-encoding only adds damage when it
 /// is stronger than the original's (the lower of the two qualities is labelled).
-pub fn real_pairs(photos: &[RealPhoto], picks: &[(usize, u64)], side: u32) -> Vec<RealPair> {
+pub fn real_pairs(
+    photos: &[RealPhoto],
+    picks: &[(usize, u64)],
+    side: u32,
+    kinds: &DamageKinds,
+) -> Vec<RealPair> {
     picks
         .par_iter()
         .filter_map(|&(i, seed)| photos.get(i).map(|p| (p, seed)))
@@ -179,7 +184,7 @@ pub fn real_pairs(photos: &[RealPhoto], picks: &[(usize, u64)], side: u32) -> Ve
                 let original = native_crop(&photo.rgb, &mut rng);
                 let mild = rng.range(CLEAN_JPEG_QUALITY, 96.0) as u8;
                 let clean = jpeg_round_trip(&original, mild);
-                let d = random_damage(&mut rng, mild, &DamageKinds::EXPERIENCE);
+                let d = random_damage(&mut rng, mild, kinds);
                 let mut x = original;
                 degrade(
                     &mut x,
@@ -243,6 +248,9 @@ pub struct ExperienceTrainSettings {
     /// `ShopSplit`) measured at every evaluation; the checkpoint is chosen by it together with
     /// the synthetic validation pairs. 0 chooses by the synthetic pairs alone.
     pub ladder_photos: usize,
+    /// Share of the real pairs' JPEG damage drawn from the very low qualities (5–20) rather
+    /// than uniformly from 5–90 ([`DamageKinds::low_jpeg_share`]).
+    pub low_jpeg_share: f32,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
 }
@@ -284,6 +292,7 @@ impl Default for ExperienceTrainSettings {
             real_photos: 1500,
             large_share: 0.8,
             ladder_photos: 40,
+            low_jpeg_share: 0.0,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
@@ -478,9 +487,11 @@ pub fn train_experience(
     if settings.run.batch_size < 2
         || settings.run.eval_every == 0
         || !(0.0..=1.0).contains(&settings.large_share)
+        || !(0.0..=1.0).contains(&settings.low_jpeg_share)
     {
         return Err(TrainError::Settings(
-            "need batch_size >= 2, eval_every >= 1 and large_share in [0, 1]".into(),
+            "need batch_size >= 2, eval_every >= 1, large_share and low_jpeg_share in [0, 1]"
+                .into(),
         ));
     }
     let started = Instant::now();
@@ -547,6 +558,10 @@ pub fn train_experience(
     let real: Vec<RealPhoto> = real.into_iter().chain(large).collect();
     let large_count = real.len() - store_count;
     let mut real_rng = SplitMix64::new(settings.run.seed ^ 0x0E1F_2A3B);
+    let real_damage = DamageKinds {
+        low_jpeg_share: settings.low_jpeg_share,
+        ..DamageKinds::EXPERIENCE
+    };
 
     let eval_device = Device::flex();
     let mut optim_main = AdamWConfig::new().with_weight_decay(1e-4).init();
@@ -589,7 +604,7 @@ pub fn train_experience(
                     (i, real_rng.next_u64())
                 })
                 .collect();
-            let real_batch = real_pairs(&real, &picks, side as u32);
+            let real_batch = real_pairs(&real, &picks, side as u32, &real_damage);
             let m = real_batch.len();
             let x = if m > 0 {
                 let mut data = Vec::with_capacity(2 * m * 6 * side * side);
