@@ -292,7 +292,7 @@ impl Default for ExperienceTrainSettings {
             real_photos: 1500,
             large_share: 0.8,
             ladder_photos: 40,
-            low_jpeg_share: 0.0,
+            low_jpeg_share: 0.3,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
