@@ -113,6 +113,24 @@ fn train(net: &str, assets: &Path, out: &Path, extra: &[&str]) -> String {
     ok(output, &format!("train {net}"))
 }
 
+/// Runs `shotgrade eval ARGS --weights W --assets A --out JSON`, expects success and returns
+/// the JSON it wrote.
+fn run_eval(args: &[&str], weights: &Path, assets: &Path, json: &Path) -> serde_json::Value {
+    let out = bin()
+        .arg("eval")
+        .args(args)
+        .arg("--weights")
+        .arg(weights)
+        .arg("--assets")
+        .arg(assets)
+        .arg("--out")
+        .arg(json)
+        .output()
+        .expect("run shotgrade");
+    ok(out, &format!("eval {}", args.join(" ")));
+    serde_json::from_slice(&std::fs::read(json).expect("eval JSON")).expect("JSON")
+}
+
 #[test]
 fn every_network_trains_continues_evaluates_and_scores() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -168,18 +186,12 @@ fn every_network_trains_continues_evaluates_and_scores() {
     }
 
     let eval_json = dir.path().join("eval.json");
-    let out = bin()
-        .args(["eval", "all", "--weights"])
-        .arg(&weights)
-        .arg("--assets")
-        .arg(&assets)
-        .args(["--synthetic", "6", "--ladder-photos", "2", "--out"])
-        .arg(&eval_json)
-        .output()
-        .expect("run shotgrade");
-    ok(out, "eval all");
-    let eval: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&eval_json).expect("eval JSON")).expect("JSON");
+    let eval = run_eval(
+        &["all", "--synthetic", "6", "--ladder-photos", "2"],
+        &weights,
+        &assets,
+        &eval_json,
+    );
     let accuracy = eval["background"]["synthetic"]["accuracy"]
         .as_f64()
         .expect("background accuracy");
@@ -192,24 +204,18 @@ fn every_network_trains_continues_evaluates_and_scores() {
     assert_eq!(eval["experience"]["ladder_families"], "test", "{eval}");
 
     // The validation families' ladder (family f: one photo) is a separate set.
-    let out = bin()
-        .args(["eval", "experience", "--weights"])
-        .arg(&weights)
-        .arg("--assets")
-        .arg(&assets)
-        .args([
+    let eval = run_eval(
+        &[
+            "experience",
             "--synthetic",
             "2",
             "--ladder-families",
             "validation",
-            "--out",
-        ])
-        .arg(&eval_json)
-        .output()
-        .expect("run shotgrade");
-    ok(out, "eval experience on the validation families");
-    let eval: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&eval_json).expect("eval JSON")).expect("JSON");
+        ],
+        &weights,
+        &assets,
+        &eval_json,
+    );
     assert_eq!(eval["experience"]["ladder_photos"], 1, "{eval}");
     assert_eq!(
         eval["experience"]["ladder_families"], "validation",

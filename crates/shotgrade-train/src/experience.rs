@@ -447,10 +447,13 @@ fn read_real_photo(path: &std::path::Path) -> Option<RealPhoto> {
     })
 }
 
-/// The large real photos: those of [`LARGE_PHOTO_FOLDERS`] and the shop photos of the training
-/// product families, each with its estimated JPEG quality. Unreadable files are skipped.
-fn load_large_photos(root: &std::path::Path) -> Result<Vec<RealPhoto>, TrainError> {
-    let shop = shotgrade_synth::assets::shop_photo_split(root)?.training;
+/// The large real photos: those of [`LARGE_PHOTO_FOLDERS`] and `shop` (the shop photos of the
+/// training product families), each with its estimated JPEG quality. Unreadable files are
+/// skipped.
+fn load_large_photos(
+    root: &std::path::Path,
+    shop: Vec<shotgrade_synth::assets::RealPhoto>,
+) -> Vec<RealPhoto> {
     let mut paths: Vec<std::path::PathBuf> = LARGE_PHOTO_FOLDERS
         .iter()
         .filter_map(|f| std::fs::read_dir(root.join(f)).ok())
@@ -463,10 +466,10 @@ fn load_large_photos(root: &std::path::Path) -> Result<Vec<RealPhoto>, TrainErro
         .collect();
     paths.sort();
     paths.extend(shop.into_iter().map(|p| p.path));
-    Ok(paths
+    paths
         .par_iter()
         .filter_map(|p| read_real_photo(p))
-        .collect())
+        .collect()
 }
 
 /// Trains the main network (and its twin), keeps the best main network by noise SRCC and pair
@@ -502,9 +505,9 @@ pub fn train_experience(
         .map(|i| TEST_SEED_BASE + 2_000_000 + i)
         .collect();
     let validation = synthetic_pairs(&assets, &val_seeds, &settings.compose, side as u32);
+    let shop = shotgrade_synth::assets::shop_photo_split(&settings.run.assets)?;
     let ladder = if settings.ladder_photos > 0 {
-        let photos = shotgrade_synth::assets::shop_photo_split(&settings.run.assets)?.validation;
-        let ladder = Ladder::from_photos(&photos, settings.ladder_photos);
+        let ladder = Ladder::from_photos(&shop.validation, settings.ladder_photos);
         log(&format!(
             "validation ladder: {} shop photos of the validation product families",
             ladder.len()
@@ -542,7 +545,7 @@ pub fn train_experience(
         Vec::new()
     };
     let large = if real_per_batch > 0 && settings.large_share > 0.0 {
-        let photos = load_large_photos(&settings.run.assets)?;
+        let photos = load_large_photos(&settings.run.assets, shop.training);
         log(&format!(
             "{} large real photos from {} and the training families of {}",
             photos.len(),
