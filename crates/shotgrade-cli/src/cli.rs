@@ -359,6 +359,11 @@ pub struct TrainExperienceArgs {
     /// of uniformly from 5–90 (0.3: the shipped weights' last run).
     #[arg(long, default_value_t = 0.3)]
     pub low_jpeg_share: f32,
+    /// Share of the real pairs whose damaged copy gets one mild damage (noise σ 2–10, blur
+    /// radius 1–2 or JPEG quality 45–85) instead of one to three drawn over the whole ranges:
+    /// the distortion ladder's first rungs.
+    #[arg(long, default_value_t = 0.0)]
+    pub mild_share: f32,
 }
 
 #[derive(Debug, Args)]
@@ -421,6 +426,11 @@ pub struct TrainBackgroundArgs {
     /// mining); 0 turns it off.
     #[arg(long, default_value_t = 0.0)]
     pub replay_fraction: f32,
+    /// Longest side of the training and validation composites, in pixels (shortest 160). The
+    /// test set of `shotgrade eval background` spans 160–640 px; with 320, large noisy images,
+    /// whose noise the 128 px input averages away, are never seen in training.
+    #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(160..=2048))]
+    pub max_side: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

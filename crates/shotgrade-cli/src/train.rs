@@ -1,6 +1,7 @@
 //! `shotgrade train`.
 
 use anyhow::{Context, Result};
+use shotgrade_synth::ComposeSettings;
 use shotgrade_train::{
     BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings, RunSettings, TwinLoss,
     train_background, train_experience, train_position,
@@ -50,10 +51,15 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
     let mut log = |line: &str| eprintln!("{line}");
     let report = match cmd {
         TrainCommand::Background(a) => {
+            let defaults = BackgroundTrainSettings::default();
             let mut settings = BackgroundTrainSettings {
                 real_fraction: a.real_fraction,
                 replay_fraction: a.replay_fraction,
-                ..BackgroundTrainSettings::default()
+                compose: ComposeSettings {
+                    max_side: a.max_side,
+                    ..defaults.compose
+                },
+                ..defaults
             };
             a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_background(&settings, &mut log)?)?
@@ -82,6 +88,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 large_share: a.large_share,
                 ladder_photos: a.ladder_photos,
                 low_jpeg_share: a.low_jpeg_share,
+                mild_share: a.mild_share,
                 ..defaults
             };
             a.common.apply(&mut settings.run)?;

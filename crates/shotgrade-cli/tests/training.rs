@@ -139,7 +139,7 @@ fn every_network_trains_continues_evaluates_and_scores() {
     let weights = dir.path().join("weights");
 
     for (net, extra) in [
-        ("background", vec![]),
+        ("background", vec!["--max-side", "200"]),
         ("position", vec![]),
         (
             "experience",
@@ -150,6 +150,8 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "0.5",
                 "--low-jpeg-share",
                 "0.3",
+                "--mild-share",
+                "0.4",
             ],
         ),
     ] {
@@ -161,6 +163,10 @@ fn every_network_trains_continues_evaluates_and_scores() {
         )
         .expect("metrics JSON");
         assert_eq!(metrics["steps_run"], 2, "{net}: {metrics}");
+        if net == "background" {
+            let settings = metrics["settings"].as_str().unwrap_or_default();
+            assert!(settings.contains("max_side: 200"), "{settings}");
+        }
         if net == "experience" {
             // The checkpoint is chosen with the validation family's ladder (one photo).
             assert!(log.contains("validation ladder: 1 shop photos"), "{log}");
@@ -273,11 +279,21 @@ fn training_refuses_bad_settings_and_missing_assets() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--twin-loss none"), "{err}");
 
+    // Composites smaller than the shortest side the compositor draws are refused by clap.
+    let out = bin()
+        .args(["train", "background", "--max-side", "100"])
+        .output()
+        .expect("run shotgrade");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--max-side") && err.contains("160"), "{err}");
+
     for (net, flag, value) in [
         ("background", "--replay-fraction", "1.5"),
         ("background", "--replay-fraction", "0.8"), // with the default real share: sum ≥ 1
         ("experience", "--large-share", "2"),
         ("experience", "--low-jpeg-share", "1.5"),
+        ("experience", "--mild-share", "1.5"),
     ] {
         let out = bin()
             .args(["train", net, flag, value, "--assets"])

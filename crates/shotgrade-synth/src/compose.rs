@@ -629,7 +629,19 @@ pub struct DamageKinds {
     /// whose flat 8×8 blocks a network can mistake for a clean, smooth surface. 0 draws
     /// uniformly (and leaves the random stream as it was).
     pub low_jpeg_share: f32,
+    /// Share of damaged copies that get exactly one *mild* damage instead ([`MILD_NOISE`],
+    /// [`MILD_BLUR_MAX`], [`MILD_JPEG`]): the first rungs of a distortion ladder, which uniform
+    /// draws over the whole ranges rarely produce, so a network never learns that faint noise
+    /// is damage rather than crispness. 0 leaves the random stream as it was.
+    pub mild_share: f32,
 }
+
+/// Gaussian σ range `[low, high)` of a mild damage.
+pub const MILD_NOISE: (f32, f32) = (2.0, 10.0);
+/// Largest box-blur radius of a mild damage (radius 1 or 2).
+pub const MILD_BLUR_MAX: u32 = 2;
+/// JPEG quality range `[low, high)` of a mild damage.
+pub const MILD_JPEG: (f32, f32) = (45.0, 85.0);
 
 /// Upper end of the "very low" JPEG qualities of [`DamageKinds::low_jpeg_share`].
 pub const LOW_JPEG_TOP: f32 = 20.0;
@@ -639,18 +651,21 @@ impl DamageKinds {
     pub const COMPOSITOR: DamageKinds = DamageKinds {
         jpeg: Some((5.0, 60.0)),
         low_jpeg_share: 0.0,
+        mild_share: 0.0,
     };
     /// The experience training's menu: JPEG over the whole damaged range (5–90), so the noise
     /// head also learns the moderate qualities real uploads have.
     pub const EXPERIENCE: DamageKinds = DamageKinds {
         jpeg: Some((5.0, CLEAN_JPEG_QUALITY)),
         low_jpeg_share: 0.0,
+        mild_share: 0.0,
     };
     /// Noise and blur only: for real photos, which are already JPEG-compressed at an unknown
     /// quality, so JPEG damage on them has no reliable label.
     pub const PIXELS: DamageKinds = DamageKinds {
         jpeg: None,
         low_jpeg_share: 0.0,
+        mild_share: 0.0,
     };
 }
 
@@ -666,6 +681,15 @@ pub fn random_damage(
         blur_radius: 0,
         jpeg_quality: base_quality,
     };
+    if kinds.mild_share > 0.0 && rng.unit() < kinds.mild_share {
+        let choices = if kinds.jpeg.is_some() { 3 } else { 2 };
+        match rng.next_u64() % choices {
+            0 => d.noise_sigma = rng.range(MILD_NOISE.0, MILD_NOISE.1),
+            1 => d.blur_radius = 1 + (rng.next_u64() % MILD_BLUR_MAX as u64) as u32,
+            _ => d.jpeg_quality = rng.range(MILD_JPEG.0, MILD_JPEG.1) as u8,
+        }
+        return d;
+    }
     let mask = match kinds.jpeg {
         Some(_) => 1 + rng.next_u64() % 7, // bit mask over {noise, blur, jpeg}, never empty
         None => 1 + rng.next_u64() % 3,    // over {noise, blur}
@@ -843,6 +867,59 @@ mod tests {
             let d = random_damage(&mut rng, 93, &DamageKinds::EXPERIENCE);
             assert!(damage(&d) > 0.0, "{d:?}");
             assert!((5..90).contains(&d.jpeg_quality) || d.jpeg_quality == 93);
+        }
+    }
+
+    #[test]
+    fn mild_share_draws_one_mild_damage() {
+        let mild = DamageKinds {
+            mild_share: 1.0,
+            ..DamageKinds::EXPERIENCE
+        };
+        let mut rng = SplitMix64::new(5);
+        let mut kinds_seen = [0; 3];
+        for _ in 0..300 {
+            let d = random_damage(&mut rng, 93, &mild);
+            let noise = d.noise_sigma > 0.0;
+            let blur = d.blur_radius > 0;
+            let jpeg = d.jpeg_quality != 93;
+            assert_eq!(
+                [noise, blur, jpeg].iter().filter(|&&k| k).count(),
+                1,
+                "{d:?}"
+            );
+            assert!(!noise || (2.0..10.0).contains(&d.noise_sigma), "{d:?}");
+            assert!(d.blur_radius <= 2, "{d:?}");
+            assert!(!jpeg || (45..85).contains(&d.jpeg_quality), "{d:?}");
+            // Mild, but still damage: the label must rank it below the clean copy.
+            assert!(damage(&d) > 0.0, "{d:?}");
+            for (seen, hit) in kinds_seen.iter_mut().zip([noise, blur, jpeg]) {
+                *seen += hit as usize;
+            }
+        }
+        assert!(kinds_seen.iter().all(|&n| n > 60), "{kinds_seen:?}");
+        // Without JPEG on the menu, mild damage is noise or blur.
+        let pixels = DamageKinds {
+            mild_share: 1.0,
+            ..DamageKinds::PIXELS
+        };
+        for _ in 0..50 {
+            assert_eq!(random_damage(&mut rng, 93, &pixels).jpeg_quality, 93);
+        }
+        // A share of 0 leaves the stream untouched.
+        let (mut a, mut b) = (SplitMix64::new(9), SplitMix64::new(9));
+        for _ in 0..20 {
+            assert_eq!(
+                random_damage(&mut a, 93, &DamageKinds::EXPERIENCE),
+                random_damage(
+                    &mut b,
+                    93,
+                    &DamageKinds {
+                        mild_share: 0.0,
+                        ..DamageKinds::EXPERIENCE
+                    }
+                )
+            );
         }
     }
 

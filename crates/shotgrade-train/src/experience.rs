@@ -251,6 +251,9 @@ pub struct ExperienceTrainSettings {
     /// Share of the real pairs' JPEG damage drawn from the very low qualities (5–20) rather
     /// than uniformly from 5–90 ([`DamageKinds::low_jpeg_share`]).
     pub low_jpeg_share: f32,
+    /// Share of the real pairs whose damaged copy gets one mild damage (σ 2–10, blur radius
+    /// 1–2 or JPEG 45–85, [`DamageKinds::mild_share`]): the ladder's first rungs.
+    pub mild_share: f32,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
 }
@@ -293,6 +296,7 @@ impl Default for ExperienceTrainSettings {
             large_share: 0.8,
             ladder_photos: 40,
             low_jpeg_share: 0.3,
+            mild_share: 0.0,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
@@ -491,9 +495,11 @@ pub fn train_experience(
         || settings.run.eval_every == 0
         || !(0.0..=1.0).contains(&settings.large_share)
         || !(0.0..=1.0).contains(&settings.low_jpeg_share)
+        || !(0.0..=1.0).contains(&settings.mild_share)
     {
         return Err(TrainError::Settings(
-            "need batch_size >= 2, eval_every >= 1, large_share and low_jpeg_share in [0, 1]"
+            "need batch_size >= 2, eval_every >= 1, large_share, low_jpeg_share and mild_share \
+             in [0, 1]"
                 .into(),
         ));
     }
@@ -563,6 +569,7 @@ pub fn train_experience(
     let mut real_rng = SplitMix64::new(settings.run.seed ^ 0x0E1F_2A3B);
     let real_damage = DamageKinds {
         low_jpeg_share: settings.low_jpeg_share,
+        mild_share: settings.mild_share,
         ..DamageKinds::EXPERIENCE
     };
 
