@@ -22,6 +22,27 @@ fn background_net_shapes_and_seed_layers() {
     let sums = out.sum_dim(1).into_data().try_to_vec::<f32>().expect("f32");
     assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-4), "{sums:?}");
 
+    // The decision is made on the image and its mirror image: both give the same
+    // probabilities, although the network's own logits differ between them.
+    let x = random([2, 3, 128, 128]);
+    let probs = |t: Tensor<4>| {
+        net.probabilities(t)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32")
+    };
+    let (a, b) = (probs(x.clone()), probs(x.clone().flip([3])));
+    assert!(
+        a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-5),
+        "{a:?} vs {b:?}"
+    );
+    let logits = |t: Tensor<4>| net.forward(t).into_data().try_to_vec::<f32>().expect("f32");
+    let (la, lb) = (logits(x.clone()), logits(x.flip([3])));
+    assert!(
+        la.iter().zip(&lb).any(|(p, q)| (p - q).abs() > 1e-6),
+        "mirror-symmetric net?"
+    );
+
     // Fig. 3: three depthwise 3×3 layers, a 1×1 conv, max- and avg-pool in Bottleneck_3x3.
     let b3 = &net.stage1;
     for dw in [&b3.dw_in, &b3.dw_mid, &b3.dw_edge] {

