@@ -62,7 +62,7 @@ pub struct Provenance {
 }
 
 /// The inputs of one batch, each a concatenation of per-image `C × H × W` tensors as
-/// [`shotgrade_image`-style] preprocessing produces them.
+/// `shotgrade_image`'s preprocessing produces them.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     pub len: usize,
