@@ -356,7 +356,7 @@ pub struct TrainExperienceArgs {
     #[arg(long, default_value_t = 40)]
     pub ladder_photos: usize,
     /// Share of the real pairs' JPEG damage drawn from the very low qualities (5–20) instead
-    /// of uniformly from 5–90 (0.3: the shipped weights' last run).
+    /// of uniformly from 5–90 (the shipped weights' last run used 0.5).
     #[arg(long, default_value_t = 0.3)]
     pub low_jpeg_share: f32,
     /// Share of the real pairs whose damaged copy gets one mild damage (noise σ 2–10, blur

@@ -290,7 +290,8 @@ impl Default for ExperienceTrainSettings {
                 init_from: None,
             },
             twin_loss: TwinLoss::None,
-            // The data settings of the shipped weights' last run (models/README.md).
+            // The data settings of `exp-lowjpeg` (models/README.md); the shipped weights' last run
+            // differed only in `low_jpeg_share` (0.5) and its seed.
             real_fraction: 0.5,
             real_photos: 1500,
             large_share: 0.8,
