@@ -226,7 +226,7 @@ fn paste_cutout(canvas: &mut RgbImage, cutout: &crate::assets::Cutout, target: &
         let a = p.0[3] as f32 / 255.0;
         let dst = canvas.get_pixel_mut(cx as u32, cy as u32);
         for i in 0..3 {
-            dst.0[i] = (p.0[i] as f32 * a + dst.0[i] as f32 * (1.0 - a)).round() as u8;
+            dst.0[i] = crate::render::round_u8(p.0[i] as f32 * a + dst.0[i] as f32 * (1.0 - a));
         }
     }
 }
