@@ -431,6 +431,16 @@ pub struct TrainBackgroundArgs {
     /// whose noise the 128 px input averages away, are never seen in training.
     #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(160..=2048))]
     pub max_side: u32,
+    /// Use each rendered composite about this many times: once a pool of recent composites has
+    /// filled, each step renders 1/N of the batch's composites afresh and draws the rest from
+    /// the pool, mirrored at random. Rendering costs more than the network on a CPU, so N > 1
+    /// buys more steps per hour; 1 renders every composite afresh.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub reuse: u64,
+    /// Composites the reuse pool holds (each ~200 KB of 128 px input).
+    #[arg(long, default_value_t = shotgrade_train::background::REUSE_POOL as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub reuse_pool: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

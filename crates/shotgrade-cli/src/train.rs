@@ -55,6 +55,8 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             let mut settings = BackgroundTrainSettings {
                 real_fraction: a.real_fraction,
                 replay_fraction: a.replay_fraction,
+                reuse: usize::try_from(a.reuse)?,
+                reuse_pool: usize::try_from(a.reuse_pool)?,
                 compose: ComposeSettings {
                     max_side: a.max_side,
                     ..defaults.compose

@@ -166,6 +166,27 @@ fn every_network_trains_continues_evaluates_and_scores() {
         if net == "background" {
             let settings = metrics["settings"].as_str().unwrap_or_default();
             assert!(settings.contains("max_side: 200"), "{settings}");
+            assert_eq!(
+                metrics["composites_rendered"], 6,
+                "3 per batch of 4: {metrics}"
+            );
+
+            // Reuse: step 1 renders the 3 composites of its batch and fills the pool of 3;
+            // step 2 renders ⌈3 / 3⌉ = 1 and draws 2 from the pool.
+            let reused = dir.path().join("background-reuse");
+            let log = train(
+                net,
+                &assets,
+                &reused,
+                &["--reuse", "3", "--reuse-pool", "3"],
+            );
+            assert!(log.contains("reusing composites"), "{log}");
+            let m: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(reused.join("background.metrics.json")).expect("metrics written"),
+            )
+            .expect("metrics JSON");
+            assert_eq!(m["composites_rendered"], 4, "{m}");
+            assert_eq!(m["images_seen"], 8, "{m}");
         }
         if net == "experience" {
             // The checkpoint is chosen with the validation family's ladder (one photo).
@@ -287,6 +308,18 @@ fn training_refuses_bad_settings_and_missing_assets() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max-side") && err.contains("160"), "{err}");
+    for flag in ["--reuse", "--reuse-pool"] {
+        let out = bin()
+            .args(["train", "background", flag, "0"])
+            .output()
+            .expect("run shotgrade");
+        assert!(!out.status.success(), "{flag} 0");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(flag) && err.contains("not in 1.."),
+            "{flag}: {err}"
+        );
+    }
 
     for (net, flag, value) in [
         ("background", "--replay-fraction", "1.5"),

@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
 use crate::metrics::{ClassMetrics, classification};
+use crate::pool::{RecentPool, fresh_per_batch, mirror_rows};
 use crate::schedule::{
     Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
@@ -43,9 +44,21 @@ pub struct BackgroundTrainSettings {
     /// mining): the rare hard cases — white backdrops under heavy noise, busy scenes — come
     /// back until they are learned.
     pub replay_fraction: f32,
+    /// How many times, on average, each rendered composite is used. With `reuse > 1`, once a
+    /// pool of the `reuse_pool` most recent composites has filled, each step renders only
+    /// `⌈composites per batch / reuse⌉` new ones and draws the rest of the batch's composites
+    /// from the pool, each mirrored left–right with probability ½ (a backdrop's class does not
+    /// depend on the side the product stands on). 1 renders every composite afresh.
+    pub reuse: usize,
+    /// Composites kept for reuse ([`REUSE_POOL`] by default).
+    pub reuse_pool: usize,
     pub compose: ComposeSettings,
     pub config: BackgroundNetConfig,
 }
+
+/// Default number of composites kept for reuse: ~400 MB of 128-px inputs, enough that a batch
+/// rarely holds the same composite twice.
+pub const REUSE_POOL: usize = 2048;
 
 impl Default for BackgroundTrainSettings {
     fn default() -> Self {
@@ -64,6 +77,8 @@ impl Default for BackgroundTrainSettings {
             },
             real_fraction: 0.25,
             replay_fraction: 0.0,
+            reuse: 1,
+            reuse_pool: REUSE_POOL,
             compose: ComposeSettings {
                 min_side: 160,
                 max_side: 320,
@@ -81,6 +96,8 @@ pub struct BackgroundReport {
     pub best_step: usize,
     pub seconds: f64,
     pub images_seen: usize,
+    /// Composites rendered for training (fewer than the synthetic images seen with `reuse > 1`).
+    pub composites_rendered: usize,
     /// Held-out composites (seeds ≥ 2^40, never trained on).
     pub synthetic_validation: ClassMetrics,
     /// Real photos never trained on: grocery/val (cluttered) and grocery/iconic (white).
@@ -190,10 +207,12 @@ pub fn train_background(
         || !(0.0..1.0).contains(&settings.real_fraction)
         || !(0.0..1.0).contains(&settings.replay_fraction)
         || settings.real_fraction + settings.replay_fraction >= 1.0
+        || settings.reuse == 0
+        || (settings.reuse > 1 && settings.reuse_pool == 0)
     {
         return Err(TrainError::Settings(
-            "need batch_size >= 2, eval_every >= 1, real_fraction and replay_fraction in [0, 1) \
-             with a sum below 1"
+            "need batch_size >= 2, eval_every >= 1, reuse >= 1 (with a pool of at least one \
+             composite), real_fraction and replay_fraction in [0, 1) with a sum below 1"
                 .into(),
         ));
     }
@@ -242,6 +261,18 @@ pub fn train_background(
     let synth_per_batch = settings.run.batch_size - real_per_batch - replay_per_batch;
     let mut replay = HardExamples::new(REPLAY_CAPACITY);
     let mut rng = SplitMix64::new(settings.run.seed ^ 0x5EED);
+    let mut pool: RecentPool<BackgroundExample> = RecentPool::new(if settings.reuse > 1 {
+        settings.reuse_pool
+    } else {
+        0
+    });
+    let mut composites_rendered = 0;
+    if settings.reuse > 1 {
+        log(&format!(
+            "reusing composites: each used ~{} times, from a pool of the {} most recent",
+            settings.reuse, settings.reuse_pool
+        ));
+    }
 
     let mut checkpoints = Checkpoints::new::<BackgroundNet>(&settings.run, &config, &[])?;
     let mut steps_run = 0;
@@ -249,11 +280,30 @@ pub fn train_background(
 
     for step in 0..settings.run.steps {
         let base = settings.run.seed.wrapping_mul(1 << 32) + (step * synth_per_batch) as u64;
-        let seeds: Vec<u64> = (0..synth_per_batch as u64)
+        let fresh = fresh_per_batch(synth_per_batch, settings.reuse, pool.is_full());
+        let seeds: Vec<u64> = (0..fresh as u64)
             .map(|i| (base + i) % TEST_SEED_BASE)
             .collect();
-        let synth = synthetic_background(&assets, &seeds, &settings.compose, size_u32);
-        let mut batch: Vec<&BackgroundExample> = synth.iter().map(|(e, _)| e).collect();
+        let synth: Vec<BackgroundExample> =
+            synthetic_background(&assets, &seeds, &settings.compose, size_u32)
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect();
+        composites_rendered += synth.len();
+        let reused: Vec<BackgroundExample> = (fresh..synth_per_batch)
+            .filter_map(|_| {
+                let e = pool.draw(&mut rng)?;
+                Some(if rng.unit() < 0.5 {
+                    BackgroundExample {
+                        input: mirror_rows(&e.input, size),
+                        class: e.class,
+                    }
+                } else {
+                    e.clone()
+                })
+            })
+            .collect();
+        let mut batch: Vec<&BackgroundExample> = synth.iter().chain(&reused).collect();
         for _ in 0..real_per_batch {
             batch.push(&real_train[(rng.next_u64() % real_train.len() as u64) as usize]);
         }
@@ -276,6 +326,9 @@ pub fn train_background(
         progress.add_loss(loss.clone().into_scalar::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(lr, model, grads);
+        for e in synth {
+            pool.push(e);
+        }
         steps_run = step + 1;
 
         if let Some(line) = progress.line(steps_run, lr) {
@@ -309,6 +362,7 @@ pub fn train_background(
         best_step,
         seconds: started.elapsed().as_secs_f64(),
         images_seen: steps_run * settings.run.batch_size,
+        composites_rendered,
         synthetic_validation,
         real_validation,
         classes: BACKGROUND_CLASSES

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod experience;
 pub mod ladder;
 pub mod metrics;
+pub mod pool;
 pub mod position;
 pub mod schedule;
 
