@@ -364,6 +364,8 @@ pub struct TrainExperienceArgs {
     /// the distortion ladder's first rungs.
     #[arg(long, default_value_t = 0.0)]
     pub mild_share: f32,
+    #[command(flatten)]
+    pub reuse: ReuseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -431,16 +433,34 @@ pub struct TrainBackgroundArgs {
     /// whose noise the 128 px input averages away, are never seen in training.
     #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(160..=2048))]
     pub max_side: u32,
-    /// Use each rendered composite about this many times: once a pool of recent composites has
-    /// filled, each step renders 1/N of the batch's composites afresh and draws the rest from
-    /// the pool, mirrored at random. Rendering costs more than the network on a CPU, so N > 1
-    /// buys more steps per hour; 1 renders every composite afresh.
+    #[command(flatten)]
+    pub reuse: ReuseArgs,
+}
+
+/// Reusing rendered training data (`shotgrade_train::pool`).
+#[derive(Debug, Args)]
+pub struct ReuseArgs {
+    /// Use each rendered composite (or pair) about this many times: once a pool of recent ones
+    /// has filled, each step renders 1/N of the batch afresh and draws the rest from the pool,
+    /// mirrored at random. Rendering costs more than the network on a CPU, so N > 1 buys more
+    /// steps per hour; 1 renders everything afresh.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub reuse: u64,
-    /// Composites the reuse pool holds (each ~200 KB of 128 px input).
-    #[arg(long, default_value_t = shotgrade_train::background::REUSE_POOL as u64,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub reuse_pool: u64,
+    /// Items the reuse pool holds [default: background 2048 composites (~200 KB each),
+    /// experience 384 pairs (~1.2 MB each) — for the synthetic and for the real pairs]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub reuse_pool: Option<u64>,
+}
+
+impl ReuseArgs {
+    /// `(reuse, pool)` with the network's default pool size.
+    pub fn settings(&self, default_pool: usize) -> anyhow::Result<(usize, usize)> {
+        let pool = match self.reuse_pool {
+            Some(n) => usize::try_from(n)?,
+            None => default_pool,
+        };
+        Ok((usize::try_from(self.reuse)?, pool))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

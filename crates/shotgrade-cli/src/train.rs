@@ -52,11 +52,12 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
     let report = match cmd {
         TrainCommand::Background(a) => {
             let defaults = BackgroundTrainSettings::default();
+            let (reuse, reuse_pool) = a.reuse.settings(defaults.reuse_pool)?;
             let mut settings = BackgroundTrainSettings {
                 real_fraction: a.real_fraction,
                 replay_fraction: a.replay_fraction,
-                reuse: usize::try_from(a.reuse)?,
-                reuse_pool: usize::try_from(a.reuse_pool)?,
+                reuse,
+                reuse_pool,
                 compose: ComposeSettings {
                     max_side: a.max_side,
                     ..defaults.compose
@@ -79,6 +80,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 TwinLossArg::None => TwinLoss::None,
             };
             let defaults = ExperienceTrainSettings::default();
+            let (reuse, reuse_pool) = a.reuse.settings(defaults.reuse_pool)?;
             let mut settings = ExperienceTrainSettings {
                 twin_loss,
                 // The twin variants need composite labels for both copies: no real pairs.
@@ -91,6 +93,8 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 ladder_photos: a.ladder_photos,
                 low_jpeg_share: a.low_jpeg_share,
                 mild_share: a.mild_share,
+                reuse,
+                reuse_pool,
                 ..defaults
             };
             a.common.apply(&mut settings.run)?;

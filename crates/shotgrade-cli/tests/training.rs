@@ -192,6 +192,31 @@ fn every_network_trains_continues_evaluates_and_scores() {
             // The checkpoint is chosen with the validation family's ladder (one photo).
             assert!(log.contains("validation ladder: 1 shop photos"), "{log}");
             assert_eq!(metrics["ladder_validation"]["photos"], 1, "{metrics}");
+            // 4 synthetic + 2 real pairs per step.
+            assert_eq!(metrics["pairs_rendered"], 12, "{metrics}");
+
+            // Reuse: step 1 renders all 6 pairs (4 fill the synthetic pool); step 2 renders
+            // ⌈4 / 2⌉ = 2 synthetic pairs and draws 2, and 2 real ones (that pool is not full).
+            let reused = dir.path().join("experience-reuse");
+            let log = train(
+                net,
+                &assets,
+                &reused,
+                &[
+                    "--real-fraction",
+                    "0.5",
+                    "--reuse",
+                    "2",
+                    "--reuse-pool",
+                    "4",
+                ],
+            );
+            assert!(log.contains("reusing pairs"), "{log}");
+            let m: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(reused.join("experience.metrics.json")).expect("metrics written"),
+            )
+            .expect("metrics JSON");
+            assert_eq!(m["pairs_rendered"], 10, "{m}");
         }
         let file = out.join(format!("{net}.safetensors"));
         assert!(file.is_file(), "{net}: weights written");
@@ -308,9 +333,14 @@ fn training_refuses_bad_settings_and_missing_assets() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max-side") && err.contains("160"), "{err}");
-    for flag in ["--reuse", "--reuse-pool"] {
+    for (net, flag) in [
+        ("background", "--reuse"),
+        ("background", "--reuse-pool"),
+        ("experience", "--reuse"),
+        ("experience", "--reuse-pool"),
+    ] {
         let out = bin()
-            .args(["train", "background", flag, "0"])
+            .args(["train", net, flag, "0"])
             .output()
             .expect("run shotgrade");
         assert!(!out.status.success(), "{flag} 0");

@@ -48,6 +48,7 @@ use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::ladder::{Ladder, LadderSummary};
 use crate::metrics::{plcc, srcc};
+use crate::pool::{RecentPool, fresh_per_batch, mirror_rows};
 use crate::schedule::{
     Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
@@ -91,6 +92,30 @@ pub struct ExperienceExample {
 pub struct Pair {
     pub clean: ExperienceExample,
     pub degraded: ExperienceExample,
+}
+
+impl ExperienceExample {
+    /// This example's input mirrored left–right (each half of the `[global | detail]` input
+    /// mirrored in place: rows of `side` values), labels unchanged.
+    fn mirrored(&self, side: usize) -> Self {
+        ExperienceExample {
+            input: mirror_rows(&self.input, side),
+            ..*self
+        }
+    }
+}
+
+impl Pair {
+    /// A copy, with both images mirrored when `mirror` is set.
+    fn mirrored_if(&self, mirror: bool, side: usize) -> Self {
+        if !mirror {
+            return self.clone();
+        }
+        Pair {
+            clean: self.clean.mirrored(side),
+            degraded: self.degraded.mirrored(side),
+        }
+    }
 }
 
 /// Pairs for `seeds`: the clean composite (mild JPEG 90) and a copy with a random degradation
@@ -214,6 +239,20 @@ pub fn real_pairs(
         .collect()
 }
 
+impl RealPair {
+    /// A copy, with both images mirrored (as [`Pair::mirrored_if`]) when `mirror` is set.
+    fn mirrored_if(&self, mirror: bool, side: usize) -> Self {
+        if !mirror {
+            return self.clone();
+        }
+        RealPair {
+            clean: mirror_rows(&self.clean, side),
+            degraded: mirror_rows(&self.degraded, side),
+            ..*self
+        }
+    }
+}
+
 /// A random crop of 60–100 % of each side of a photo larger than [`CROP_ABOVE`], at native
 /// resolution; smaller photos are used whole.
 fn native_crop(photo: &RgbImage, rng: &mut SplitMix64) -> RgbImage {
@@ -254,9 +293,19 @@ pub struct ExperienceTrainSettings {
     /// Share of the real pairs whose damaged copy gets one mild damage (σ 2–10, blur radius
     /// 1–2 or JPEG 45–85, [`DamageKinds::mild_share`]): the ladder's first rungs.
     pub mild_share: f32,
+    /// How many times, on average, each rendered pair (synthetic or real) is used: with
+    /// `reuse > 1`, once a pool of the `reuse_pool` most recent pairs has filled, each step
+    /// renders `⌈pairs / reuse⌉` afresh and draws the rest from the pool, both images of a
+    /// drawn pair mirrored left–right with probability ½. 1 renders every pair afresh.
+    pub reuse: usize,
+    /// Pairs each reuse pool (synthetic, real) holds ([`EXPERIENCE_REUSE_POOL`] by default).
+    pub reuse_pool: usize,
     pub compose: ComposeSettings,
     pub config: ExperienceNetConfig,
 }
+
+/// Default size of each experience reuse pool: 384 pairs of ~1.2 MB, ~0.9 GB for both pools.
+pub const EXPERIENCE_REUSE_POOL: usize = 384;
 
 /// Where the real training photos come from: disjoint from the ladder (`real/magento2`,
 /// `real/spree`) and from the background network's real validation set.
@@ -298,6 +347,8 @@ impl Default for ExperienceTrainSettings {
             ladder_photos: 40,
             low_jpeg_share: 0.3,
             mild_share: 0.0,
+            reuse: 1,
+            reuse_pool: EXPERIENCE_REUSE_POOL,
             compose: ComposeSettings {
                 min_side: 320,
                 max_side: 640,
@@ -328,6 +379,9 @@ pub struct ExperienceReport {
     pub steps_run: usize,
     pub best_step: usize,
     pub seconds: f64,
+    /// Pairs rendered for training, synthetic and real (fewer than the pairs seen with
+    /// `reuse > 1`).
+    pub pairs_rendered: usize,
     pub synthetic_validation: ExperienceMetrics,
     /// The validation ladder at the chosen step (`None` when `ladder_photos` is 0).
     pub ladder_validation: Option<LadderSummary>,
@@ -497,10 +551,12 @@ pub fn train_experience(
         || !(0.0..=1.0).contains(&settings.large_share)
         || !(0.0..=1.0).contains(&settings.low_jpeg_share)
         || !(0.0..=1.0).contains(&settings.mild_share)
+        || settings.reuse == 0
+        || (settings.reuse > 1 && settings.reuse_pool == 0)
     {
         return Err(TrainError::Settings(
             "need batch_size >= 2, eval_every >= 1, large_share, low_jpeg_share and mild_share \
-             in [0, 1]"
+             in [0, 1], reuse >= 1 (with a pool of at least one pair)"
                 .into(),
         ));
     }
@@ -585,6 +641,22 @@ pub fn train_experience(
     let mut steps_run = 0;
     let b = settings.run.batch_size;
     let mut progress = Progress::new(settings.run.steps, b, "pairs");
+    let pool_capacity = if settings.reuse > 1 {
+        settings.reuse_pool
+    } else {
+        0
+    };
+    let mut synthetic_pool: RecentPool<Pair> = RecentPool::new(pool_capacity);
+    let mut real_pool: RecentPool<RealPair> = RecentPool::new(pool_capacity);
+    // A stream of its own, so `reuse` 1 leaves the composite and real-photo streams as they were.
+    let mut pool_rng = SplitMix64::new(settings.run.seed ^ 0x9E5E_0F00);
+    let mut pairs_rendered = 0;
+    if settings.reuse > 1 {
+        log(&format!(
+            "reusing pairs: each used ~{} times, from pools of the {} most recent",
+            settings.reuse, settings.reuse_pool
+        ));
+    }
 
     for step in 0..settings.run.steps {
         let base = settings
@@ -593,8 +665,18 @@ pub fn train_experience(
             .wrapping_mul(1 << 32)
             .wrapping_add(3 << 30)
             + (step * b) as u64;
-        let seeds: Vec<u64> = (0..b as u64).map(|i| (base + i) % TEST_SEED_BASE).collect();
-        let pairs = synthetic_pairs(&assets, &seeds, &settings.compose, side as u32);
+        let fresh = fresh_per_batch(b, settings.reuse, synthetic_pool.is_full());
+        let seeds: Vec<u64> = (0..fresh as u64)
+            .map(|i| (base + i) % TEST_SEED_BASE)
+            .collect();
+        let mut pairs = synthetic_pairs(&assets, &seeds, &settings.compose, side as u32);
+        pairs_rendered += pairs.len();
+        for _ in fresh..b {
+            if let Some(p) = synthetic_pool.draw(&mut pool_rng) {
+                let mirror = pool_rng.unit() < 0.5;
+                pairs.push(p.mirrored_if(mirror, side));
+            }
+        }
         let clean: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.clean).collect();
         let degraded: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.degraded).collect();
         let n = pairs.len();
@@ -605,7 +687,8 @@ pub fn train_experience(
             // No twin: the main network learns from the clean and the degraded images.
             let both: Vec<&ExperienceExample> = clean.iter().chain(&degraded).copied().collect();
             let (x, y) = tensor(&both, side, &device);
-            let picks: Vec<(usize, u64)> = (0..real_per_batch)
+            let fresh_real = fresh_per_batch(real_per_batch, settings.reuse, real_pool.is_full());
+            let picks: Vec<(usize, u64)> = (0..fresh_real)
                 .map(|_| {
                     let i = if large_count > 0 && real_rng.unit() < settings.large_share {
                         store_count + (real_rng.next_u64() % large_count as u64) as usize
@@ -615,7 +698,14 @@ pub fn train_experience(
                     (i, real_rng.next_u64())
                 })
                 .collect();
-            let real_batch = real_pairs(&real, &picks, side as u32, &real_damage);
+            let mut real_batch = real_pairs(&real, &picks, side as u32, &real_damage);
+            pairs_rendered += real_batch.len();
+            for _ in fresh_real..real_per_batch {
+                if let Some(p) = real_pool.draw(&mut pool_rng) {
+                    let mirror = pool_rng.unit() < 0.5;
+                    real_batch.push(p.mirrored_if(mirror, side));
+                }
+            }
             let m = real_batch.len();
             let x = if m > 0 {
                 let mut data = Vec::with_capacity(2 * m * 6 * side * side);
@@ -647,6 +737,9 @@ pub fn train_experience(
             progress.add_loss(loss.clone().into_scalar::<f32>());
             let grads = GradientsParams::from_grads(loss.backward(), &main);
             main = optim_main.step(lr, main, grads);
+            for p in real_batch.into_iter().take(fresh_real) {
+                real_pool.push(p);
+            }
         } else {
             let (xt, yt) = tensor(&clean, side, &device);
             let (xm, ym) = tensor(&degraded, side, &device);
@@ -673,6 +766,9 @@ pub fn train_experience(
             let gt = GradientsParams::from_module(&mut grads, &twin);
             main = optim_main.step(lr, main, gm);
             twin = optim_twin.step(lr, twin, gt);
+        }
+        for p in pairs.into_iter().take(fresh) {
+            synthetic_pool.push(p);
         }
         steps_run = step + 1;
         if let Some(line) = progress.line(steps_run, lr) {
@@ -715,6 +811,7 @@ pub fn train_experience(
         steps_run,
         best_step,
         seconds: started.elapsed().as_secs_f64(),
+        pairs_rendered,
         synthetic_validation,
         ladder_validation,
         settings: format!("{settings:?}"),
