@@ -15,7 +15,7 @@ use thiserror::Error;
 
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
 use crate::metrics::{ClassMetrics, classification};
-use crate::pool::{RecentPool, fresh_per_batch, mirror_rows};
+use crate::pool::{Mirror, RecentPool, fresh_per_batch, mirror_rows};
 use crate::schedule::{
     Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
@@ -153,6 +153,16 @@ fn evaluate(
     classification(&truth, &predicted, BACKGROUND_CLASSES.len())
 }
 
+impl Mirror for BackgroundExample {
+    /// The `3 × S × S` input mirrored left–right (`width` = S); the class stays.
+    fn mirrored(&self, width: usize) -> Self {
+        BackgroundExample {
+            input: mirror_rows(&self.input, width),
+            class: self.class,
+        }
+    }
+}
+
 /// Most misclassified training images kept for replay.
 const REPLAY_CAPACITY: usize = 512;
 
@@ -261,11 +271,8 @@ pub fn train_background(
     let synth_per_batch = settings.run.batch_size - real_per_batch - replay_per_batch;
     let mut replay = HardExamples::new(REPLAY_CAPACITY);
     let mut rng = SplitMix64::new(settings.run.seed ^ 0x5EED);
-    let mut pool: RecentPool<BackgroundExample> = RecentPool::new(if settings.reuse > 1 {
-        settings.reuse_pool
-    } else {
-        0
-    });
+    let mut pool: RecentPool<BackgroundExample> =
+        RecentPool::for_reuse(settings.reuse, settings.reuse_pool);
     let mut composites_rendered = 0;
     if settings.reuse > 1 {
         log(&format!(
@@ -291,17 +298,7 @@ pub fn train_background(
                 .collect();
         composites_rendered += synth.len();
         let reused: Vec<BackgroundExample> = (fresh..synth_per_batch)
-            .filter_map(|_| {
-                let e = pool.draw(&mut rng)?;
-                Some(if rng.unit() < 0.5 {
-                    BackgroundExample {
-                        input: mirror_rows(&e.input, size),
-                        class: e.class,
-                    }
-                } else {
-                    e.clone()
-                })
-            })
+            .filter_map(|_| pool.draw_mirrored(size, &mut rng))
             .collect();
         let mut batch: Vec<&BackgroundExample> = synth.iter().chain(&reused).collect();
         for _ in 0..real_per_batch {

@@ -48,7 +48,7 @@ use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::ladder::{Ladder, LadderSummary};
 use crate::metrics::{plcc, srcc};
-use crate::pool::{RecentPool, fresh_per_batch, mirror_rows};
+use crate::pool::{Mirror, RecentPool, fresh_per_batch, mirror_rows};
 use crate::schedule::{
     Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
@@ -94,26 +94,23 @@ pub struct Pair {
     pub degraded: ExperienceExample,
 }
 
-impl ExperienceExample {
-    /// This example's input mirrored left–right (each half of the `[global | detail]` input
-    /// mirrored in place: rows of `side` values), labels unchanged.
-    fn mirrored(&self, side: usize) -> Self {
+impl Mirror for ExperienceExample {
+    /// The input mirrored left–right, each half of the `[global | detail]` input in place
+    /// (`width` = the side of one half); labels unchanged.
+    fn mirrored(&self, width: usize) -> Self {
         ExperienceExample {
-            input: mirror_rows(&self.input, side),
+            input: mirror_rows(&self.input, width),
             ..*self
         }
     }
 }
 
-impl Pair {
-    /// A copy, with both images mirrored when `mirror` is set.
-    fn mirrored_if(&self, mirror: bool, side: usize) -> Self {
-        if !mirror {
-            return self.clone();
-        }
+impl Mirror for Pair {
+    /// Both images mirrored.
+    fn mirrored(&self, width: usize) -> Self {
         Pair {
-            clean: self.clean.mirrored(side),
-            degraded: self.degraded.mirrored(side),
+            clean: self.clean.mirrored(width),
+            degraded: self.degraded.mirrored(width),
         }
     }
 }
@@ -239,15 +236,12 @@ pub fn real_pairs(
         .collect()
 }
 
-impl RealPair {
-    /// A copy, with both images mirrored (as [`Pair::mirrored_if`]) when `mirror` is set.
-    fn mirrored_if(&self, mirror: bool, side: usize) -> Self {
-        if !mirror {
-            return self.clone();
-        }
+impl Mirror for RealPair {
+    /// Both images mirrored (as for [`Pair`]); labels unchanged.
+    fn mirrored(&self, width: usize) -> Self {
         RealPair {
-            clean: mirror_rows(&self.clean, side),
-            degraded: mirror_rows(&self.degraded, side),
+            clean: mirror_rows(&self.clean, width),
+            degraded: mirror_rows(&self.degraded, width),
             ..*self
         }
     }
@@ -641,13 +635,10 @@ pub fn train_experience(
     let mut steps_run = 0;
     let b = settings.run.batch_size;
     let mut progress = Progress::new(settings.run.steps, b, "pairs");
-    let pool_capacity = if settings.reuse > 1 {
-        settings.reuse_pool
-    } else {
-        0
-    };
-    let mut synthetic_pool: RecentPool<Pair> = RecentPool::new(pool_capacity);
-    let mut real_pool: RecentPool<RealPair> = RecentPool::new(pool_capacity);
+    let mut synthetic_pool: RecentPool<Pair> =
+        RecentPool::for_reuse(settings.reuse, settings.reuse_pool);
+    let mut real_pool: RecentPool<RealPair> =
+        RecentPool::for_reuse(settings.reuse, settings.reuse_pool);
     // A stream of its own, so `reuse` 1 leaves the composite and real-photo streams as they were.
     let mut pool_rng = SplitMix64::new(settings.run.seed ^ 0x9E5E_0F00);
     let mut pairs_rendered = 0;
@@ -671,12 +662,7 @@ pub fn train_experience(
             .collect();
         let mut pairs = synthetic_pairs(&assets, &seeds, &settings.compose, side as u32);
         pairs_rendered += pairs.len();
-        for _ in fresh..b {
-            if let Some(p) = synthetic_pool.draw(&mut pool_rng) {
-                let mirror = pool_rng.unit() < 0.5;
-                pairs.push(p.mirrored_if(mirror, side));
-            }
-        }
+        pairs.extend((fresh..b).filter_map(|_| synthetic_pool.draw_mirrored(side, &mut pool_rng)));
         let clean: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.clean).collect();
         let degraded: Vec<&ExperienceExample> = pairs.iter().map(|p| &p.degraded).collect();
         let n = pairs.len();
@@ -700,12 +686,10 @@ pub fn train_experience(
                 .collect();
             let mut real_batch = real_pairs(&real, &picks, side as u32, &real_damage);
             pairs_rendered += real_batch.len();
-            for _ in fresh_real..real_per_batch {
-                if let Some(p) = real_pool.draw(&mut pool_rng) {
-                    let mirror = pool_rng.unit() < 0.5;
-                    real_batch.push(p.mirrored_if(mirror, side));
-                }
-            }
+            real_batch.extend(
+                (fresh_real..real_per_batch)
+                    .filter_map(|_| real_pool.draw_mirrored(side, &mut pool_rng)),
+            );
             let m = real_batch.len();
             let x = if m > 0 {
                 let mut data = Vec::with_capacity(2 * m * 6 * side * side);

@@ -17,6 +17,12 @@ pub struct RecentPool<T> {
     next: usize,
 }
 
+/// Training data that can be mirrored left–right without changing its labels.
+pub trait Mirror {
+    /// The mirror image; `width` is the length of the rows to reverse (see [`mirror_rows`]).
+    fn mirrored(&self, width: usize) -> Self;
+}
+
 impl<T> RecentPool<T> {
     pub fn new(capacity: usize) -> Self {
         RecentPool {
@@ -24,6 +30,12 @@ impl<T> RecentPool<T> {
             capacity,
             next: 0,
         }
+    }
+
+    /// The pool a run with reuse factor `reuse` needs: `capacity` items when `reuse > 1`, none
+    /// (every push dropped) when everything is rendered afresh.
+    pub fn for_reuse(reuse: usize, capacity: usize) -> Self {
+        RecentPool::new(if reuse > 1 { capacity } else { 0 })
     }
 
     pub fn len(&self) -> usize {
@@ -59,6 +71,19 @@ impl<T> RecentPool<T> {
         }
         self.items
             .get((rng.next_u64() % self.items.len() as u64) as usize)
+    }
+}
+
+impl<T: Mirror + Clone> RecentPool<T> {
+    /// A uniformly drawn item, mirrored with probability ½; `None` while the pool is empty
+    /// (then no random number is used).
+    pub fn draw_mirrored(&self, width: usize, rng: &mut SplitMix64) -> Option<T> {
+        let item = self.draw(rng)?;
+        Some(if rng.unit() < 0.5 {
+            item.mirrored(width)
+        } else {
+            item.clone()
+        })
     }
 }
 
@@ -114,6 +139,26 @@ mod tests {
         let mut none = RecentPool::new(0);
         none.push(1);
         assert!(none.is_empty() && !none.is_full());
+    }
+
+    impl Mirror for Vec<f32> {
+        fn mirrored(&self, width: usize) -> Self {
+            mirror_rows(self, width)
+        }
+    }
+
+    #[test]
+    fn drawn_items_are_mirrored_about_half_the_time() {
+        let mut pool = RecentPool::for_reuse(2, 1);
+        let mut rng = SplitMix64::new(5);
+        assert!(pool.draw_mirrored(2, &mut rng).is_none());
+        pool.push(vec![1.0, 2.0]);
+        let mirrored = (0..400)
+            .filter_map(|_| pool.draw_mirrored(2, &mut rng))
+            .filter(|v| v == &vec![2.0, 1.0])
+            .count();
+        assert!((150..250).contains(&mirrored), "{mirrored} of 400");
+        assert!(RecentPool::<Vec<f32>>::for_reuse(1, 8).capacity == 0);
     }
 
     #[test]
