@@ -84,12 +84,17 @@ impl Preprocessor {
     /// The detail view of the experience network: a `size × size` crop from the image centre at
     /// native resolution, so noise, blur and compression artefacts are seen as they are, not
     /// averaged away by downscaling. Images smaller than `size` are squashed instead.
+    ///
+    /// The crop starts on the JPEG block grid ([`JPEG_GRID`]): block edges then fall at the same
+    /// places of the network's input in every image, so compression artefacts look the same to
+    /// it whatever the image's size, rather than at one of 256 phases.
     pub fn detail_crop(&mut self, src: &RgbImage, size: u32) -> RgbImage {
         let (w, h) = src.dimensions();
         if w < size || h < size {
             return self.squash(src, size, size);
         }
-        image::imageops::crop_imm(src, (w - size) / 2, (h - size) / 2, size, size).to_image()
+        let (x, y) = (on_jpeg_grid((w - size) / 2), on_jpeg_grid((h - size) / 2));
+        image::imageops::crop_imm(src, x, y, size, size).to_image()
     }
 
     /// The background network's input: squash-resized, `3 × S × S`.
@@ -131,6 +136,15 @@ impl Preprocessor {
             experience: self.experience_input(src),
         }
     }
+}
+
+/// Side of a JPEG minimum coded unit with 4:2:0 chroma subsampling (two 8-px luma blocks):
+/// crops that start at a multiple of it keep the file's block grid where the encoder put it.
+pub const JPEG_GRID: u32 = 16;
+
+/// `offset` rounded down to the JPEG block grid.
+pub fn on_jpeg_grid(offset: u32) -> u32 {
+    offset - offset % JPEG_GRID
 }
 
 /// Appends `img` as channel-major `f32` in `[0, 1]`.
@@ -209,11 +223,22 @@ mod tests {
 
     #[test]
     fn detail_crop_is_native_resolution_centre() {
+        // Centre offset (100 − 10) / 2 = 45 starts on the block grid at 32.
         let mut img = RgbImage::from_pixel(100, 100, Rgb([0, 0, 0]));
-        img.put_pixel(50, 50, Rgb([255, 255, 255]));
+        img.put_pixel(37, 37, Rgb([255, 255, 255]));
         let crop = Preprocessor::new(SPEC).detail_crop(&img, 10);
         assert_eq!(crop.dimensions(), (10, 10));
         assert_eq!(crop.get_pixel(5, 5).0, [255, 255, 255]);
+        // 800 px: (800 − 160) / 2 = 320 is on the grid already.
+        let mut big = RgbImage::from_pixel(800, 800, Rgb([0, 0, 0]));
+        big.put_pixel(320, 320, Rgb([255, 255, 255]));
+        assert_eq!(
+            Preprocessor::new(SPEC)
+                .detail_crop(&big, 160)
+                .get_pixel(0, 0)
+                .0,
+            [255, 255, 255]
+        );
         let small = RgbImage::from_pixel(5, 5, Rgb([9, 9, 9]));
         assert_eq!(
             Preprocessor::new(SPEC)
@@ -222,6 +247,14 @@ mod tests {
                 .0,
             [9, 9, 9]
         );
+    }
+
+    #[test]
+    fn offsets_round_down_to_the_jpeg_grid() {
+        assert_eq!(on_jpeg_grid(0), 0);
+        assert_eq!(on_jpeg_grid(15), 0);
+        assert_eq!(on_jpeg_grid(16), 16);
+        assert_eq!(on_jpeg_grid(242), 240);
     }
 
     #[test]

@@ -166,43 +166,6 @@ impl Mirror for BackgroundExample {
 /// Most misclassified training images kept for replay.
 const REPLAY_CAPACITY: usize = 512;
 
-/// Recently misclassified training images. When full, a new one replaces a random old one,
-/// so the buffer follows what the network currently gets wrong.
-struct HardExamples {
-    items: Vec<BackgroundExample>,
-    capacity: usize,
-}
-
-impl HardExamples {
-    fn new(capacity: usize) -> Self {
-        HardExamples {
-            items: Vec::new(),
-            capacity,
-        }
-    }
-
-    fn add(&mut self, examples: Vec<BackgroundExample>, rng: &mut SplitMix64) {
-        for e in examples {
-            if self.items.len() < self.capacity {
-                self.items.push(e);
-            } else if self.capacity > 0 {
-                let i = (rng.next_u64() % self.capacity as u64) as usize;
-                self.items[i] = e;
-            }
-        }
-    }
-
-    /// Up to `n` random examples (with replacement); none while the buffer is empty.
-    fn draw(&self, n: usize, rng: &mut SplitMix64) -> Vec<BackgroundExample> {
-        if self.items.is_empty() {
-            return Vec::new();
-        }
-        (0..n)
-            .map(|_| self.items[(rng.next_u64() % self.items.len() as u64) as usize].clone())
-            .collect()
-    }
-}
-
 /// Trains, keeps the best network by synthetic validation accuracy, and writes
 /// `background.safetensors` and `background.metrics.json` into `settings.run.out`.
 pub fn train_background(
@@ -269,7 +232,9 @@ pub fn train_background(
     let replay_per_batch =
         (settings.run.batch_size as f32 * settings.replay_fraction).round() as usize;
     let synth_per_batch = settings.run.batch_size - real_per_batch - replay_per_batch;
-    let mut replay = HardExamples::new(REPLAY_CAPACITY);
+    // Misclassified training images, the most recent first to go stale: the buffer follows
+    // what the network currently gets wrong.
+    let mut replay: RecentPool<BackgroundExample> = RecentPool::new(REPLAY_CAPACITY);
     let mut rng = SplitMix64::new(settings.run.seed ^ 0x5EED);
     let mut pool: RecentPool<BackgroundExample> =
         RecentPool::for_reuse(settings.reuse, settings.reuse_pool);
@@ -304,20 +269,22 @@ pub fn train_background(
         for _ in 0..real_per_batch {
             batch.push(&real_train[(rng.next_u64() % real_train.len() as u64) as usize]);
         }
-        let replayed = replay.draw(replay_per_batch, &mut rng);
+        let replayed: Vec<BackgroundExample> = (0..replay_per_batch)
+            .filter_map(|_| replay.draw(&mut rng).cloned())
+            .collect();
         batch.extend(replayed.iter());
         let (x, y) = batch_tensors(&batch, size, &train_device);
         let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 0);
         let logits = model.forward(x);
         if replay_per_batch > 0 {
             let predicted = logits.clone().argmax(1).into_data();
-            let wrong: Vec<BackgroundExample> = batch
+            for (e, _) in batch
                 .iter()
                 .zip(predicted.iter::<i64>())
                 .filter(|(e, p)| e.class.index() as i64 != *p)
-                .map(|(e, _)| (*e).clone())
-                .collect();
-            replay.add(wrong, &mut rng);
+            {
+                replay.push((*e).clone());
+            }
         }
         let loss = loss_fn.forward(logits, y);
         progress.add_loss(loss.clone().into_scalar::<f32>());
@@ -370,47 +337,4 @@ pub fn train_background(
     };
     write_report(&settings.run.out.join("background.metrics.json"), &report)?;
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use shotgrade_core::BackgroundClass;
-
-    fn example(class: BackgroundClass, v: f32) -> BackgroundExample {
-        BackgroundExample {
-            input: vec![v],
-            class,
-        }
-    }
-
-    #[test]
-    fn hard_examples_stay_within_capacity_and_follow_new_mistakes() {
-        let mut rng = SplitMix64::new(3);
-        let mut buffer = HardExamples::new(4);
-        assert!(buffer.draw(3, &mut rng).is_empty(), "nothing to replay yet");
-        buffer.add(
-            (0..4)
-                .map(|i| example(BackgroundClass::White, i as f32))
-                .collect(),
-            &mut rng,
-        );
-        buffer.add(
-            (0..40)
-                .map(|_| example(BackgroundClass::Cluttered, 9.0))
-                .collect(),
-            &mut rng,
-        );
-        assert_eq!(buffer.items.len(), 4);
-        let drawn = buffer.draw(20, &mut rng);
-        assert_eq!(drawn.len(), 20);
-        assert!(
-            drawn
-                .iter()
-                .filter(|e| e.class == BackgroundClass::Cluttered)
-                .count()
-                >= 15,
-            "new mistakes replace old ones"
-        );
-    }
 }

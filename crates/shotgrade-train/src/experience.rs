@@ -33,7 +33,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 use rayon::prelude::*;
 use serde::Serialize;
-use shotgrade_image::Preprocessor;
+use shotgrade_image::{Preprocessor, on_jpeg_grid};
 use shotgrade_models::{ExperienceNet, ExperienceNetConfig};
 use shotgrade_synth::compose::{
     CLEAN_JPEG_QUALITY, DamageKinds, DegradationLabel, compose_clean, damage, jpeg_round_trip,
@@ -248,7 +248,7 @@ impl Mirror for RealPair {
 }
 
 /// A random crop of 60–100 % of each side of a photo larger than [`CROP_ABOVE`], at native
-/// resolution; smaller photos are used whole.
+/// resolution, starting on the JPEG block grid; smaller photos are used whole.
 fn native_crop(photo: &RgbImage, rng: &mut SplitMix64) -> RgbImage {
     let (w, h) = photo.dimensions();
     if w.max(h) <= CROP_ABOVE {
@@ -256,8 +256,9 @@ fn native_crop(photo: &RgbImage, rng: &mut SplitMix64) -> RgbImage {
     }
     let cw = ((w as f32 * rng.range(0.6, 1.0)) as u32).clamp(1, w);
     let ch = ((h as f32 * rng.range(0.6, 1.0)) as u32).clamp(1, h);
-    let x = (rng.range(0.0, 1.0) * (w - cw) as f32) as u32;
-    let y = (rng.range(0.0, 1.0) * (h - ch) as f32) as u32;
+    // Starting on the block grid keeps the photo's own JPEG blocks where the file had them.
+    let x = on_jpeg_grid((rng.range(0.0, 1.0) * (w - cw) as f32) as u32);
+    let y = on_jpeg_grid((rng.range(0.0, 1.0) * (h - ch) as f32) as u32);
     image::imageops::crop_imm(photo, x, y, cw, ch).to_image()
 }
 

@@ -4,6 +4,7 @@
 //! more than the background network's forward and backward pass over it. Drawing part of each
 //! batch from the recently rendered composites, instead of rendering every one afresh, buys
 //! more optimisation steps per hour at the price of seeing each composite a few times.
+//! The same pool holds the background trainer's recent mistakes for hard-example replay.
 
 use shotgrade_synth::SplitMix64;
 
