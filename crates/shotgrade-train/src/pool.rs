@@ -163,6 +163,25 @@ mod tests {
     }
 
     #[test]
+    fn replay_buffer_stays_within_capacity_and_follows_new_mistakes() {
+        // The background trainer's hard-example replay: old mistakes make way for new ones.
+        let mut rng = SplitMix64::new(3);
+        let mut buffer: RecentPool<f32> = RecentPool::new(4);
+        assert!(buffer.draw(&mut rng).is_none(), "nothing to replay yet");
+        (0..4).for_each(|i| buffer.push(i as f32));
+        (0..40).for_each(|_| buffer.push(9.0));
+        assert_eq!(buffer.len(), 4);
+        let drawn: Vec<f32> = (0..20)
+            .filter_map(|_| buffer.draw(&mut rng).copied())
+            .collect();
+        assert_eq!(drawn.len(), 20);
+        assert!(
+            drawn.iter().filter(|&&v| v == 9.0).count() >= 15,
+            "new mistakes replace old ones"
+        );
+    }
+
+    #[test]
     fn fresh_share_follows_the_reuse_factor() {
         assert_eq!(fresh_per_batch(24, 1, true), 24);
         assert_eq!(fresh_per_batch(24, 4, false), 24, "the pool fills first");
