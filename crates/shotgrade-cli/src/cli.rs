@@ -1,6 +1,7 @@
 //! Command-line interface definition.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use shotgrade_train::ComputeDevice;
 use std::path::PathBuf;
 
 /// Grade e-commerce product photos: background, product position and visual quality, combined
@@ -408,13 +409,19 @@ pub struct TrainCommon {
     /// experience 300]
     #[arg(long)]
     pub validation_size: Option<usize>,
-    /// Worker threads [default: all cores]
+    /// Worker threads [default: all cores]. Composites render on them, and each step's batch
+    /// is dealt across them: every thread runs the network on its share (data parallelism).
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
     /// Start from these weights instead of a fresh network (fine-tune, or continue a run with
     /// a new schedule); the file's network shape is used.
     #[arg(long, value_name = "FILE")]
     pub init_from: Option<PathBuf>,
+    /// Where the network runs: `cpu`, or `gpu` / `gpu:N` for a GPU through Vulkan (needs a
+    /// build with `--features vulkan`). Composites are always rendered on the CPU's worker
+    /// threads.
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub device: ComputeDevice,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ impl TrainCommon {
         run.assets = self.assets;
         run.seed = self.seed;
         run.init_from = self.init_from;
+        run.device = self.device;
         if let Some(v) = self.out {
             run.out = v;
         }

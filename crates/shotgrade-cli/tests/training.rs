@@ -286,6 +286,20 @@ fn every_network_trains_continues_evaluates_and_scores() {
     assert_eq!(row["status"], "ok", "{row}");
 }
 
+/// Runs `shotgrade ARGS --assets A --out O`, expects it to fail and returns its stderr.
+fn refused(args: &[&str], assets: &Path, out: &Path) -> String {
+    let output = bin()
+        .args(args)
+        .arg("--assets")
+        .arg(assets)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run shotgrade");
+    assert!(!output.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
 #[test]
 fn training_refuses_bad_settings_and_missing_assets() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -306,23 +320,18 @@ fn training_refuses_bad_settings_and_missing_assets() {
 
     let assets = dir.path().join("assets");
     tiny_assets(&assets);
-    let out = bin()
-        .args([
+    let err = refused(
+        &[
             "train",
             "experience",
             "--twin-loss",
             "seed",
             "--real-fraction",
             "0.5",
-        ])
-        .arg("--assets")
-        .arg(&assets)
-        .arg("--out")
-        .arg(dir.path().join("o"))
-        .output()
-        .expect("run shotgrade");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+        ],
+        &assets,
+        &dir.path().join("o"),
+    );
     assert!(err.contains("--twin-loss none"), "{err}");
 
     // Composites smaller than the shortest side the compositor draws are refused by clap.
@@ -333,6 +342,19 @@ fn training_refuses_bad_settings_and_missing_assets() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max-side") && err.contains("160"), "{err}");
+
+    // A device this build cannot drive is named, with the way to get it, before any work.
+    for (device, expected) in [
+        ("tpu", "expected cpu, gpu or gpu:N"),
+        ("gpu", "--features vulkan"),
+    ] {
+        let err = refused(
+            &["train", "position", "--device", device],
+            &assets,
+            &dir.path().join("o"),
+        );
+        assert!(err.contains(expected), "{device}: {err}");
+    }
     for (net, flag) in [
         ("background", "--reuse"),
         ("background", "--reuse-pool"),

@@ -3,7 +3,7 @@
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::BACKGROUND_CLASSES;
@@ -15,9 +15,10 @@ use thiserror::Error;
 
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
 use crate::metrics::{ClassMetrics, classification};
+use crate::parallel::{deal, sharded_gradients};
 use crate::pool::{Mirror, RecentPool, fresh_per_batch, mirror_rows};
 use crate::schedule::{
-    Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
+    Checkpoints, ComputeDevice, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
 
 /// A training run that could not go on.
@@ -74,6 +75,7 @@ impl Default for BackgroundTrainSettings {
                 patience: 5,
                 validation_size: 500,
                 init_from: None,
+                device: ComputeDevice::Cpu,
             },
             real_fraction: 0.25,
             replay_fraction: 0.0,
@@ -172,7 +174,8 @@ pub fn train_background(
     settings: &BackgroundTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<BackgroundReport, TrainError> {
-    let train_device = Device::flex().autodiff();
+    let eval_device = settings.run.device.device()?;
+    let train_device = eval_device.clone().autodiff();
     let (mut model, config) =
         starting_net::<BackgroundNet>(&settings.run, &settings.config, &train_device)?;
     if settings.run.batch_size < 2
@@ -221,9 +224,7 @@ pub fn train_background(
             .map(|(e, _)| e)
             .collect();
 
-    let eval_device = Device::flex();
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
     let real_per_batch = if real_train.is_empty() {
         0
     } else {
@@ -273,23 +274,33 @@ pub fn train_background(
             .filter_map(|_| replay.draw(&mut rng).cloned())
             .collect();
         batch.extend(replayed.iter());
-        let (x, y) = batch_tensors(&batch, size, &train_device);
         let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 0);
-        let logits = model.forward(x);
-        if replay_per_batch > 0 {
-            let predicted = logits.clone().argmax(1).into_data();
-            for (e, _) in batch
-                .iter()
-                .zip(predicted.iter::<i64>())
-                .filter(|(e, p)| e.class.index() as i64 != *p)
-            {
-                replay.push((*e).clone());
+        let track_mistakes = replay_per_batch > 0;
+        let shards = deal(batch, settings.run.shards());
+        let step_result = sharded_gradients(&model, &train_device, shards, |net, shard| {
+            let (x, y) = batch_tensors(&shard, size, &train_device);
+            let logits = net.forward(x);
+            let mut mistakes = Vec::new();
+            if track_mistakes {
+                let predicted = logits.clone().argmax(1).into_data();
+                mistakes.extend(
+                    shard
+                        .iter()
+                        .zip(predicted.iter::<i64>())
+                        .filter(|(e, p)| e.class.index() as i64 != *p)
+                        .map(|(e, _)| *e),
+                );
             }
+            let loss = CrossEntropyLossConfig::new()
+                .init(&train_device)
+                .forward(logits, y);
+            (loss, mistakes)
+        });
+        for e in step_result.outputs.into_iter().flatten() {
+            replay.push(e.clone());
         }
-        let loss = loss_fn.forward(logits, y);
-        progress.add_loss(loss.clone().into_scalar::<f32>());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
+        progress.add_loss(step_result.loss);
+        model = optim.step(lr, model, step_result.grads);
         for e in synth {
             pool.push(e);
         }

@@ -50,7 +50,7 @@ use crate::ladder::{Ladder, LadderSummary};
 use crate::metrics::{plcc, srcc};
 use crate::pool::{Mirror, RecentPool, fresh_per_batch, mirror_rows};
 use crate::schedule::{
-    Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
+    Checkpoints, ComputeDevice, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
 
 /// How the twin's and the main network's losses combine.
@@ -332,6 +332,7 @@ impl Default for ExperienceTrainSettings {
                 patience: 10,
                 validation_size: 300,
                 init_from: None,
+                device: ComputeDevice::Cpu,
             },
             twin_loss: TwinLoss::None,
             // The data settings of `exp-lowjpeg` (models/README.md); the shipped weights' last run
@@ -533,7 +534,8 @@ pub fn train_experience(
     settings: &ExperienceTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<ExperienceReport, TrainError> {
-    let device = Device::flex().autodiff();
+    let eval_device = settings.run.device.device()?;
+    let device = eval_device.clone().autodiff();
     let (mut main, config) =
         starting_net::<ExperienceNet>(&settings.run, &settings.config, &device)?;
     // The twin starts where the main network does when continuing, fresh otherwise.
@@ -625,7 +627,6 @@ pub fn train_experience(
         ..DamageKinds::EXPERIENCE
     };
 
-    let eval_device = Device::flex();
     let mut optim_main = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut optim_twin = AdamWConfig::new().with_weight_decay(1e-4).init();
     let mut checkpoints = Checkpoints::new::<ExperienceNet>(

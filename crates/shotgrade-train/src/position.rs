@@ -11,7 +11,7 @@
 //! * subject: binary cross-entropy of the subject logit on positive cells.
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
@@ -26,8 +26,9 @@ use rayon::prelude::*;
 use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::metrics::{Prediction, map_50_and_50_95};
+use crate::parallel::{deal, sharded_gradients};
 use crate::schedule::{
-    Checkpoints, Progress, RunSettings, learning_rate, starting_net, write_report,
+    Checkpoints, ComputeDevice, Progress, RunSettings, learning_rate, starting_net, write_report,
 };
 
 /// Weight of a positive cell's objectness loss relative to the mean over negatives.
@@ -148,6 +149,7 @@ impl Default for PositionTrainSettings {
                 patience: 6,
                 validation_size: 200,
                 init_from: None,
+                device: ComputeDevice::Cpu,
             },
             compose: ComposeSettings {
                 min_side: 256,
@@ -331,7 +333,8 @@ pub fn train_position(
     settings: &PositionTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<PositionReport, TrainError> {
-    let train_device = Device::flex().autodiff();
+    let eval_device = settings.run.device.device()?;
+    let train_device = eval_device.clone().autodiff();
     let (mut model, config) =
         starting_net::<PositionNet>(&settings.run, &settings.config, &train_device)?;
     if settings.run.batch_size < 1 || settings.run.eval_every == 0 {
@@ -350,7 +353,6 @@ pub fn train_position(
         .collect();
     let validation = synthetic_position(&assets, &val_seeds, &settings.compose, size as u32);
 
-    let eval_device = Device::flex();
     let mut optim = AdamWConfig::new().with_weight_decay(5e-4).init();
     let mut checkpoints = Checkpoints::new::<PositionNet>(&settings.run, &config, &[])?;
     let mut steps_run = 0;
@@ -366,32 +368,33 @@ pub fn train_position(
             + (step * b) as u64;
         let seeds: Vec<u64> = (0..b as u64).map(|i| (base + i) % TEST_SEED_BASE).collect();
         let batch = synthetic_position(&assets, &seeds, &settings.compose, size as u32);
-        let mut input = Vec::with_capacity(b * 3 * size * size);
-        let (mut obj, mut boxes, mut subj) = (
-            Vec::with_capacity(b * cells),
-            Vec::with_capacity(b * cells * 4),
-            Vec::with_capacity(b * cells),
-        );
-        for e in &batch {
-            input.extend_from_slice(&e.input);
-            let t = cell_targets(&levels, &e.bbox, e.subject);
-            obj.extend(t.objectness);
-            boxes.extend(t.boxes);
-            subj.extend(t.subject);
-        }
-        let n = batch.len();
-        let x = Tensor::<4>::from_data(TensorData::new(input, [n, 3, size, size]), &train_device);
-        let obj_t = Tensor::<2>::from_data(TensorData::new(obj, [n, cells]), &train_device);
-        let box_t = Tensor::<3>::from_data(TensorData::new(boxes, [n, cells, 4]), &train_device);
-        let subj_t = Tensor::<2>::from_data(TensorData::new(subj, [n, cells]), &train_device);
-
-        let out = model.forward(x);
-        let loss = position_loss(out, obj_t, box_t, subj_t);
-
-        progress.add_loss(loss.clone().into_scalar::<f32>());
+        let shards = deal(batch.iter().collect(), settings.run.shards());
+        let step_result = sharded_gradients(&model, &train_device, shards, |net, shard| {
+            let n = shard.len();
+            let mut input = Vec::with_capacity(n * 3 * size * size);
+            let (mut obj, mut boxes, mut subj) = (
+                Vec::with_capacity(n * cells),
+                Vec::with_capacity(n * cells * 4),
+                Vec::with_capacity(n * cells),
+            );
+            for e in &shard {
+                input.extend_from_slice(&e.input);
+                let t = cell_targets(&levels, &e.bbox, e.subject);
+                obj.extend(t.objectness);
+                boxes.extend(t.boxes);
+                subj.extend(t.subject);
+            }
+            let x =
+                Tensor::<4>::from_data(TensorData::new(input, [n, 3, size, size]), &train_device);
+            let obj_t = Tensor::<2>::from_data(TensorData::new(obj, [n, cells]), &train_device);
+            let box_t =
+                Tensor::<3>::from_data(TensorData::new(boxes, [n, cells, 4]), &train_device);
+            let subj_t = Tensor::<2>::from_data(TensorData::new(subj, [n, cells]), &train_device);
+            (position_loss(net.forward(x), obj_t, box_t, subj_t), ())
+        });
+        progress.add_loss(step_result.loss);
         let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 100);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(lr, model, grads);
+        model = optim.step(lr, model, step_result.grads);
         steps_run = step + 1;
         if let Some(line) = progress.line(steps_run, lr) {
             log(&line);

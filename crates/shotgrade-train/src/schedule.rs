@@ -95,6 +95,95 @@ pub struct RunSettings {
     /// Start from these weights (fine-tuning or continuing a run) instead of a fresh network;
     /// their file's shape replaces the settings' network config.
     pub init_from: Option<PathBuf>,
+    /// Where the network's passes run.
+    pub device: ComputeDevice,
+}
+
+impl RunSettings {
+    /// Into how many shards each batch is dealt ([`crate::parallel`]): one per worker thread on
+    /// the CPU; one on a GPU, which parallelises inside each operation.
+    pub fn shards(&self) -> usize {
+        match self.device {
+            ComputeDevice::Cpu => rayon::current_num_threads(),
+            ComputeDevice::Gpu(_) => 1,
+        }
+    }
+}
+
+/// Where a training run's tensors live: burn's CPU backend (flex), or a GPU through Vulkan when
+/// shotgrade was built with the `vulkan` feature. The compositor always runs on the CPU's
+/// worker threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ComputeDevice {
+    #[default]
+    Cpu,
+    /// The discrete GPU with this index, through Vulkan.
+    Gpu(usize),
+}
+
+impl ComputeDevice {
+    /// The burn device, or why this build cannot use it.
+    pub fn device(self) -> Result<Device, TrainError> {
+        match self {
+            ComputeDevice::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "vulkan")]
+            ComputeDevice::Gpu(index) => probe_gpu(index),
+            #[cfg(not(feature = "vulkan"))]
+            ComputeDevice::Gpu(_) => Err(TrainError::Settings(
+                "this shotgrade was built without GPU support: rebuild it with \
+                 `cargo build --release -p shotgrade-cli --features vulkan`"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// The Vulkan device of discrete GPU `index`, after one tiny round trip through it: burn's wgpu
+/// runtime panics (on a worker thread, then on ours) when no adapter exists, so the first use is
+/// caught here and turned into an error that says what is missing.
+#[cfg(feature = "vulkan")]
+fn probe_gpu(index: usize) -> Result<Device, TrainError> {
+    use burn::tensor::{DeviceKind, Tensor};
+    let device = Device::vulkan(DeviceKind::DiscreteGpu(index));
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Tensor::<1>::ones([1], &device).sum().into_scalar::<f32>()
+    }));
+    std::panic::set_hook(quiet);
+    match probe {
+        Ok(v) if (v - 1.0).abs() < 1e-6 => Ok(device),
+        _ => Err(TrainError::Settings(format!(
+            "no Vulkan GPU number {index} (discrete GPUs, counted from 0): check that the GPU \
+             driver and its Vulkan loader (libvulkan1) are installed, or train with --device cpu"
+        ))),
+    }
+}
+
+impl std::str::FromStr for ComputeDevice {
+    type Err = String;
+
+    /// `cpu`, `gpu` (the first discrete GPU) or `gpu:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Ok(ComputeDevice::Cpu),
+            "gpu" => Ok(ComputeDevice::Gpu(0)),
+            other => other
+                .strip_prefix("gpu:")
+                .and_then(|n| n.parse().ok())
+                .map(ComputeDevice::Gpu)
+                .ok_or_else(|| format!("unknown device `{s}`: expected cpu, gpu or gpu:N")),
+        }
+    }
+}
+
+impl std::fmt::Display for ComputeDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComputeDevice::Cpu => f.write_str("cpu"),
+            ComputeDevice::Gpu(i) => write!(f, "gpu:{i}"),
+        }
+    }
 }
 
 /// The best evaluation so far (higher key is better) and the early-stopping count.
@@ -268,6 +357,31 @@ mod tests {
         assert!(
             (learning_rate(0, 10, 2.0, 0) - 2.0).abs() < 1e-9,
             "no warm-up"
+        );
+    }
+
+    #[test]
+    fn devices_parse_and_print() {
+        for (text, device) in [
+            ("cpu", ComputeDevice::Cpu),
+            ("GPU", ComputeDevice::Gpu(0)),
+            ("gpu:3", ComputeDevice::Gpu(3)),
+        ] {
+            assert_eq!(text.parse::<ComputeDevice>(), Ok(device));
+        }
+        assert_eq!(
+            ComputeDevice::Gpu(2).to_string().parse(),
+            Ok(ComputeDevice::Gpu(2))
+        );
+        for bad in ["", "tpu", "gpu:", "gpu:x", "gpu:-1"] {
+            assert!(bad.parse::<ComputeDevice>().is_err(), "{bad}");
+        }
+        assert!(ComputeDevice::Cpu.device().is_ok());
+        #[cfg(not(feature = "vulkan"))]
+        assert!(
+            ComputeDevice::Gpu(0)
+                .device()
+                .is_err_and(|e| e.to_string().contains("--features vulkan"))
         );
     }
 
