@@ -174,8 +174,7 @@ pub fn train_background(
     settings: &BackgroundTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<BackgroundReport, TrainError> {
-    let eval_device = settings.run.device.device()?;
-    let train_device = eval_device.clone().autodiff();
+    let (train_device, eval_device) = settings.run.devices()?;
     let (mut model, config) =
         starting_net::<BackgroundNet>(&settings.run, &settings.config, &train_device)?;
     if settings.run.batch_size < 2

@@ -534,8 +534,7 @@ pub fn train_experience(
     settings: &ExperienceTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<ExperienceReport, TrainError> {
-    let eval_device = settings.run.device.device()?;
-    let device = eval_device.clone().autodiff();
+    let (device, eval_device) = settings.run.devices()?;
     let (mut main, config) =
         starting_net::<ExperienceNet>(&settings.run, &settings.config, &device)?;
     // The twin starts where the main network does when continuing, fresh otherwise.

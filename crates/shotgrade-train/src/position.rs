@@ -333,8 +333,7 @@ pub fn train_position(
     settings: &PositionTrainSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<PositionReport, TrainError> {
-    let eval_device = settings.run.device.device()?;
-    let train_device = eval_device.clone().autodiff();
+    let (train_device, eval_device) = settings.run.devices()?;
     let (mut model, config) =
         starting_net::<PositionNet>(&settings.run, &settings.config, &train_device)?;
     if settings.run.batch_size < 1 || settings.run.eval_every == 0 {

@@ -108,6 +108,13 @@ impl RunSettings {
             ComputeDevice::Gpu(_) => 1,
         }
     }
+
+    /// The run's devices: `(training, evaluation)` — the same device, with and without
+    /// autodiff.
+    pub fn devices(&self) -> Result<(Device, Device), TrainError> {
+        let eval = self.device.device()?;
+        Ok((eval.clone().autodiff(), eval))
+    }
 }
 
 /// Where a training run's tensors live: burn's CPU backend (flex), or a GPU through Vulkan when
