@@ -388,7 +388,8 @@ pub struct TrainCommon {
     /// Optimisation steps [default: background 4000, position 2000, experience 800]
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Images (or clean/degraded pairs) per step [default: background 32, others 16]
+    /// Images (or clean/degraded pairs) per step [default: background and position 32,
+    /// experience 16]
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// Peak learning rate, after warm-up, then cosine decay [default: 2e-3; experience 1e-3]

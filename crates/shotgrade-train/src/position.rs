@@ -142,7 +142,8 @@ impl Default for PositionTrainSettings {
                 assets: PathBuf::from("../shared/assets"),
                 out: PathBuf::from("runs/position"),
                 steps: 2000,
-                batch_size: 16,
+                // 16 per shard on two cores: the shipped recipe (models/README.md).
+                batch_size: 32,
                 learning_rate: 2e-3,
                 seed: 1,
                 eval_every: 200,
