@@ -118,6 +118,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (b, p, e) = models.input_sizes();
     let spec = InputSpec {
         background: b as u32,
+        background_median_cell: models.configs.background.median_cell().map(|c| c as u32),
         position: p as u32,
         experience: e as u32,
     };

@@ -441,6 +441,22 @@ pub struct TrainBackgroundArgs {
     /// whose noise the 128 px input averages away, are never seen in training.
     #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(160..=2048))]
     pub max_side: u32,
+    /// Give the network, besides the averaged thumbnail, the median native-pixel colour of each
+    /// 16-px block of its input (three more input planes): the median of a white backdrop stays
+    /// at 255 under noise, where the average falls into the off-white range of `solid`. Ignored
+    /// with --init-from (a continued run keeps its network's config).
+    #[arg(long)]
+    pub median_colours: bool,
+    /// Output channels of the network's four trunk stages, wider for more capacity (a new run
+    /// only; --init-from keeps the file's shape) [default: 24,32,48,64]
+    #[arg(long, value_delimiter = ',', value_name = "C1,C2,C3,C4",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub stage_channels: Option<Vec<u16>>,
+    /// Keep an exponential moving average of the weights with this decay per step (e.g. 0.998,
+    /// an average over the last ~500 steps) and evaluate and save it instead of the weights
+    /// themselves: steadier checkpoints where consecutive ones differ by a point.
+    #[arg(long, value_parser = parse_decay)]
+    pub weight_average: Option<f32>,
     #[command(flatten)]
     pub reuse: ReuseArgs,
 }
@@ -517,4 +533,14 @@ pub struct EvalArgs {
 pub enum LadderFamiliesArg {
     Test,
     Validation,
+}
+
+/// A decay in `[0, 1)`.
+fn parse_decay(s: &str) -> Result<f32, String> {
+    let d: f32 = s.parse().map_err(|e| format!("not a number: {e}"))?;
+    if (0.0..1.0).contains(&d) {
+        Ok(d)
+    } else {
+        Err(format!("the decay must be in [0, 1), got {d}"))
+    }
 }

@@ -137,7 +137,11 @@ pub fn models(args: ModelsArgs) -> Result<()> {
     let nets = vec![
         info(
             "background",
-            format!("3×{b}×{b} squash"),
+            if models.configs.background.has_median_colours() {
+                format!("6×{b}×{b} squash+medians")
+            } else {
+                format!("3×{b}×{b} squash")
+            },
             pb,
             models.background.macs(b),
         ),

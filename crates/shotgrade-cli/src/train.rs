@@ -1,6 +1,7 @@
 //! `shotgrade train`.
 
 use anyhow::{Context, Result};
+use shotgrade::models::BackgroundNetConfig;
 use shotgrade_synth::ComposeSettings;
 use shotgrade_train::{
     BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings, RunSettings, TwinLoss,
@@ -59,9 +60,20 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 replay_fraction: a.replay_fraction,
                 reuse,
                 reuse_pool,
+                weight_average: a.weight_average,
                 compose: ComposeSettings {
                     max_side: a.max_side,
                     ..defaults.compose
+                },
+                config: BackgroundNetConfig {
+                    median_colours: a.median_colours.then_some(true),
+                    stage_channels: match &a.stage_channels {
+                        Some(c) => <[u16; 4]>::try_from(c.as_slice())
+                            .context("--stage-channels takes four numbers")?
+                            .map(usize::from),
+                        None => defaults.config.stage_channels,
+                    },
+                    ..defaults.config.clone()
                 },
                 ..defaults
             };

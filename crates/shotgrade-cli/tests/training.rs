@@ -139,7 +139,16 @@ fn every_network_trains_continues_evaluates_and_scores() {
     let weights = dir.path().join("weights");
 
     for (net, extra) in [
-        ("background", vec!["--max-side", "200"]),
+        (
+            "background",
+            vec![
+                "--max-side",
+                "200",
+                "--median-colours",
+                "--weight-average",
+                "0.9",
+            ],
+        ),
         ("position", vec![]),
         (
             "experience",
@@ -166,6 +175,13 @@ fn every_network_trains_continues_evaluates_and_scores() {
         if net == "background" {
             let settings = metrics["settings"].as_str().unwrap_or_default();
             assert!(settings.contains("max_side: 200"), "{settings}");
+            // The median planes and the weight average reach the run; eval and score below use
+            // the six-plane network (continued from this file, which keeps its config).
+            assert!(
+                settings.contains("median_colours: Some(true)"),
+                "{settings}"
+            );
+            assert!(settings.contains("weight_average: Some(0.9)"), "{settings}");
             assert_eq!(
                 metrics["composites_rendered"], 6,
                 "3 per batch of 4: {metrics}"
@@ -372,6 +388,13 @@ fn training_refuses_bad_settings_and_missing_assets() {
             "{flag}: {err}"
         );
     }
+
+    let err = refused(
+        &["train", "background", "--weight-average", "1"],
+        &assets,
+        &dir.path().join("o"),
+    );
+    assert!(err.contains("the decay must be in [0, 1)"), "{err}");
 
     for (net, flag, value) in [
         ("background", "--replay-fraction", "1.5"),

@@ -14,6 +14,9 @@ pub const LETTERBOX_FILL: u8 = 114;
 pub struct InputSpec {
     /// Background network: squash-resized RGB.
     pub background: u32,
+    /// Cell side of the background input's median-colour planes ([`push_median_planes`]), or
+    /// `None` for the plain `3 × S × S` input. Set from the background network's config.
+    pub background_median_cell: Option<u32>,
     /// Position network: letterboxed RGB.
     pub position: u32,
     /// Experience network: the squash-resized image (global view, for aesthetics) and a
@@ -97,11 +100,21 @@ impl Preprocessor {
         image::imageops::crop_imm(src, x, y, size, size).to_image()
     }
 
-    /// The background network's input: squash-resized, `3 × S × S`.
+    /// The background network's input: squash-resized, `3 × S × S`; with
+    /// [`InputSpec::background_median_cell`] followed by the three median-colour planes
+    /// ([`push_median_planes`]), `6 × S × S`.
     pub fn background_input(&mut self, src: &RgbImage) -> Vec<f32> {
         let side = self.spec.background;
-        let mut out = Vec::with_capacity((3 * side * side) as usize);
+        let planes = if self.spec.background_median_cell.is_some() {
+            6
+        } else {
+            3
+        };
+        let mut out = Vec::with_capacity((planes * side * side) as usize);
         push_chw(&self.squash(src, side, side), &mut out);
+        if let Some(cell) = self.spec.background_median_cell {
+            push_median_planes(src, side, cell, &mut out);
+        }
         out
     }
 
@@ -147,6 +160,56 @@ pub fn on_jpeg_grid(offset: u32) -> u32 {
     offset - offset % JPEG_GRID
 }
 
+/// Appends three `side × side` planes (R, G, B in `[0, 1]`) that hold, in every `cell × cell`
+/// block, the median of that channel over the source pixels that nearest-neighbour sampling of
+/// `src` to `side × side` picks for the block (one native pixel per output pixel).
+///
+/// Why: the squash-resized view averages, and averaging is fooled exactly where the background
+/// classes meet. Gaussian noise on a white (255) backdrop is clipped at 255, so a thumbnail of it
+/// averages to ~247 under σ = 20 — the level of an off-white `solid` backdrop — while the median
+/// of native pixels stays at ~255: at least half the noisy pixels are clipped there. The median
+/// of untouched pixels is also blind to the few product pixels that stray into a border block.
+pub fn push_median_planes(src: &RgbImage, side: u32, cell: u32, out: &mut Vec<f32>) {
+    let plane = (side * side) as usize;
+    let start = out.len();
+    out.resize(start + 3 * plane, 0.0);
+    let (w, h) = src.dimensions();
+    if w == 0 || h == 0 || side == 0 || cell == 0 {
+        return;
+    }
+    // Centre of output pixel `i` of `side`, mapped to a source index of `len`.
+    let nearest = |i: u32, len: u32| {
+        (((2 * u64::from(i) + 1) * u64::from(len)) / (2 * u64::from(side))).min(u64::from(len) - 1)
+            as u32
+    };
+    let mut samples: [Vec<u8>; 3] = Default::default();
+    for by in (0..side).step_by(cell as usize) {
+        let rows = by..(by + cell).min(side);
+        for bx in (0..side).step_by(cell as usize) {
+            let cols = bx..(bx + cell).min(side);
+            samples.iter_mut().for_each(Vec::clear);
+            for y in rows.clone() {
+                let sy = nearest(y, h);
+                for x in cols.clone() {
+                    let p = src.get_pixel(nearest(x, w), sy).0;
+                    for (c, s) in samples.iter_mut().enumerate() {
+                        s.push(p[c]);
+                    }
+                }
+            }
+            for (c, s) in samples.iter_mut().enumerate() {
+                let mid = s.len() / 2;
+                let median = *s.select_nth_unstable(mid).1 as f32 / 255.0;
+                let channel = &mut out[start + c * plane..start + (c + 1) * plane];
+                for y in rows.clone() {
+                    let row = (y * side) as usize;
+                    channel[row + cols.start as usize..row + cols.end as usize].fill(median);
+                }
+            }
+        }
+    }
+}
+
 /// Appends `img` as channel-major `f32` in `[0, 1]`.
 pub fn push_chw(img: &RgbImage, out: &mut Vec<f32>) {
     let plane = (img.width() * img.height()) as usize;
@@ -168,6 +231,7 @@ mod tests {
 
     const SPEC: InputSpec = InputSpec {
         background: 32,
+        background_median_cell: None,
         position: 64,
         experience: 48,
     };
@@ -180,6 +244,69 @@ mod tests {
         assert_eq!(inputs.position.len(), 3 * 64 * 64);
         assert_eq!(inputs.experience.len(), 3 * 48 * 96);
         assert!(inputs.background.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    /// Golden test of the median planes: a white backdrop under clipped noise keeps median 255
+    /// while its thumbnail darkens; each block carries its own median; a stray dark pixel in a
+    /// block does not move it.
+    #[test]
+    fn median_planes_see_through_clipped_noise() {
+        let (w, h) = (256u32, 128u32);
+        // Left half: white with "noise" that darkens every third pixel by 60 (the clipped half
+        // of the noise pushes nothing above 255). Right half: off-white 240, one black pixel.
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            if x < w / 2 {
+                Rgb([if (x + y) % 3 == 0 { 195 } else { 255 }; 3])
+            } else if (x, y) == (204, 62) {
+                Rgb([0; 3])
+            } else {
+                Rgb([240; 3])
+            }
+        });
+        let spec = InputSpec {
+            background_median_cell: Some(8),
+            ..SPEC
+        };
+        let input = Preprocessor::new(spec).background_input(&img);
+        let plane = 32 * 32;
+        assert_eq!(input.len(), 6 * plane);
+        for c in 0..3 {
+            let medians = &input[(3 + c) * plane..(4 + c) * plane];
+            for y in 0..32 {
+                for x in 0..32 {
+                    let want = if x < 16 { 1.0 } else { 240.0 / 255.0 };
+                    assert!((medians[y * 32 + x] - want).abs() < 1e-6, "({x}, {y}) c{c}");
+                }
+            }
+        }
+        // The averaging thumbnail of the noisy white half is darker than 250.
+        let thumb_left = input[..plane]
+            .chunks(32)
+            .map(|row| row[..16].iter().sum::<f32>() / 16.0)
+            .sum::<f32>()
+            / 32.0;
+        assert!(
+            thumb_left * 255.0 < 240.0,
+            "thumbnail {}",
+            thumb_left * 255.0
+        );
+    }
+
+    /// Blocks that do not divide the side, and images smaller than the input, still fill every
+    /// plane value with a source colour.
+    #[test]
+    fn median_planes_cover_ragged_blocks_and_small_images() {
+        let img = RgbImage::from_fn(5, 3, |x, _| Rgb([(x * 50) as u8, 7, 9]));
+        let mut out = Vec::new();
+        push_median_planes(&img, 20, 6, &mut out);
+        assert_eq!(out.len(), 3 * 400);
+        let reds: Vec<u8> = (0..5).map(|x| (x * 50) as u8).collect();
+        assert!(
+            out[..400]
+                .iter()
+                .all(|v| reds.iter().any(|r| (*r as f32 / 255.0 - v).abs() < 1e-6))
+        );
+        assert!(out[400..800].iter().all(|v| (v - 7.0 / 255.0).abs() < 1e-6));
     }
 
     /// Golden test: a uniform colour survives resizing exactly, and the letterbox puts the

@@ -26,6 +26,14 @@ pub struct BackgroundNetConfig {
     /// Number of background classes.
     #[config(default = 5)]
     pub classes: usize,
+    /// Whether the input carries three median-colour planes after the RGB image (`6 × S × S`,
+    /// `shotgrade_image::push_median_planes` with blocks of [`TRUNK_STRIDE`]): the head then
+    /// sees, next to the averaged colours, each block's median native-pixel colour, which stays
+    /// at 255 on a white backdrop under noise. An `Option` so that weights files written
+    /// before the field existed still load (serde reads a missing `Option` as `None`; burn's
+    /// config derive gives other fields no serde default): `None` means without.
+    #[config(default = "None")]
+    pub median_colours: Option<bool>,
 }
 
 /// Classifies the background of a product photo into the [`shotgrade_core::BackgroundClass`]es.
@@ -51,8 +59,9 @@ pub struct BackgroundNet {
     pub classifier: Linear,
 }
 
-/// Trunk downsampling factor: stem 2 × three stride-2 stages.
-const TRUNK_STRIDE: usize = 16;
+/// Trunk downsampling factor: stem 2 × three stride-2 stages; also the side of the median
+/// planes' blocks, so each block lands on one cell of the head's grid.
+pub const TRUNK_STRIDE: usize = 16;
 /// Grid the head flattens.
 const HEAD_GRID: usize = 4;
 
@@ -60,7 +69,7 @@ impl BackgroundNetConfig {
     pub fn init(&self, device: &Device) -> BackgroundNet {
         let [c1, c2, c3, c4] = self.stage_channels;
         let grid = self.input_size / TRUNK_STRIDE;
-        let concat = 2 * c4 + 3;
+        let concat = 2 * c4 + self.input_channels();
         BackgroundNet {
             stem: conv(3, self.stem_channels, [3, 3], 2, 1, false, device),
             stem_bn: BatchNormConfig::new(self.stem_channels).init(device),
@@ -82,6 +91,21 @@ impl BackgroundNetConfig {
         }
     }
 
+    /// Channels of the input: RGB, plus the median planes with [`Self::median_colours`].
+    pub fn input_channels(&self) -> usize {
+        if self.has_median_colours() { 6 } else { 3 }
+    }
+
+    /// Whether the input carries the median planes ([`Self::median_colours`]).
+    pub fn has_median_colours(&self) -> bool {
+        self.median_colours == Some(true)
+    }
+
+    /// Block side of the input's median planes, `None` without them.
+    pub fn median_cell(&self) -> Option<usize> {
+        self.has_median_colours().then_some(TRUNK_STRIDE)
+    }
+
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
         if self.input_size == 0 || !self.input_size.is_multiple_of(TRUNK_STRIDE * HEAD_GRID) {
@@ -96,10 +120,16 @@ impl BackgroundNetConfig {
 }
 
 impl BackgroundNet {
-    /// Class logits. `[B, 3, S, S] → [B, classes]`
+    /// Class logits. `[B, C, S, S] → [B, classes]`, `C` = [`BackgroundNetConfig::input_channels`]:
+    /// the trunk sees the RGB image, the head its averaged colours and any median planes.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let colour = self.colour_pool.forward(x.clone());
-        let y = relu(self.stem_bn.forward(self.stem.forward(x)));
+        let image = if x.dims()[1] > 3 {
+            x.narrow(1, 0, 3)
+        } else {
+            x
+        };
+        let y = relu(self.stem_bn.forward(self.stem.forward(image)));
         let y = self.stage4.forward(
             self.stage3
                 .forward(self.stage2.forward(self.stage1.forward(y))),
@@ -111,7 +141,7 @@ impl BackgroundNet {
     }
 
     /// Class probabilities, averaged over the image and its mirror image (left–right).
-    /// `[B, 3, S, S] → [B, classes]`
+    /// `[B, C, S, S] → [B, classes]`
     ///
     /// A backdrop's class does not depend on which side the product stands, and the two views
     /// disagree mostly where one of them is wrong: on the held-out test composites averaging

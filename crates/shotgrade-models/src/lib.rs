@@ -240,7 +240,12 @@ impl Models {
         let values = match kind {
             NetKind::Background => self
                 .background
-                .probabilities(input([batch, 3, bs, bs]))
+                .probabilities(input([
+                    batch,
+                    self.configs.background.input_channels(),
+                    bs,
+                    bs,
+                ]))
                 .into_data()
                 .num_elements(),
             NetKind::Position => self
@@ -300,10 +305,10 @@ impl Models {
             || {
                 rayon::join(
                     || {
-                        to_vec(
-                            self.background
-                                .probabilities(tensor(&batch.background, [n, 3, bs, bs])),
-                        )
+                        to_vec(self.background.probabilities(tensor(
+                            &batch.background,
+                            [n, self.configs.background.input_channels(), bs, bs],
+                        )))
                     },
                     || {
                         to_vec3(

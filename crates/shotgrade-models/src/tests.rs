@@ -43,6 +43,8 @@ fn background_net_shapes_and_seed_layers() {
         "mirror-symmetric net?"
     );
 
+    background_median_planes_reach_the_head_only(&net);
+
     // Fig. 3: three depthwise 3×3 layers, a 1×1 conv, max- and avg-pool in Bottleneck_3x3.
     let b3 = &net.stage1;
     for dw in [&b3.dw_in, &b3.dw_mid, &b3.dw_edge] {
@@ -263,4 +265,40 @@ fn bad_weights_files_name_the_file_and_the_problem() {
         "{e}"
     );
     assert!(e.contains("stem"), "should name the tensor: {e}");
+}
+
+/// With `median_colours` the input has six planes; the trunk sees only the first three, so
+/// changing the median planes moves the logits only through the head. A config written before
+/// the option existed loads without it.
+fn background_median_planes_reach_the_head_only(plain: &BackgroundNet) {
+    let config = BackgroundNetConfig::new().with_median_colours(Some(true));
+    config.validate().expect("valid");
+    assert_eq!(
+        (config.input_channels(), config.median_cell()),
+        (6, Some(16))
+    );
+    let net = config.init(&device());
+    let x = random([2, 6, 128, 128]);
+    let logits = |t: Tensor<4>| net.forward(t).into_data().try_to_vec::<f32>().expect("f32");
+    let base = logits(x.clone());
+    assert_eq!(base.len(), 10);
+    let moved = logits(Tensor::cat(
+        vec![x.clone().narrow(1, 0, 3), x.clone().narrow(1, 3, 3) * 0.5],
+        1,
+    ));
+    assert!(base.iter().zip(&moved).any(|(a, b)| (a - b).abs() > 1e-6));
+    // The plain network's head is three colour channels narrower.
+    assert_eq!(
+        net.classifier.weight.dims()[0],
+        plain.classifier.weight.dims()[0] + 3 * 16
+    );
+
+    let mut old: serde_json::Value =
+        serde_json::from_str(&BackgroundNetConfig::new().to_string()).expect("json");
+    old.as_object_mut()
+        .expect("object")
+        .remove("median_colours");
+    let loaded = BackgroundNetConfig::load_binary(old.to_string().as_bytes()).expect("loads");
+    assert_eq!(loaded, BackgroundNetConfig::new());
+    assert!(!loaded.has_median_colours());
 }

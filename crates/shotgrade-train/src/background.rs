@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use thiserror::Error;
 
+use crate::average::WeightAverage;
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
 use crate::metrics::{ClassMetrics, classification};
 use crate::parallel::{deal, sharded_gradients};
@@ -53,6 +54,9 @@ pub struct BackgroundTrainSettings {
     pub reuse: usize,
     /// Composites kept for reuse ([`REUSE_POOL`] by default).
     pub reuse_pool: usize,
+    /// Evaluate and keep an exponential moving average of the weights with this decay per
+    /// step ([`crate::average`]) instead of the weights themselves; `None` keeps the weights.
+    pub weight_average: Option<f32>,
     pub compose: ComposeSettings,
     pub config: BackgroundNetConfig,
 }
@@ -81,6 +85,7 @@ impl Default for BackgroundTrainSettings {
             replay_fraction: 0.0,
             reuse: 1,
             reuse_pool: REUSE_POOL,
+            weight_average: None,
             compose: ComposeSettings {
                 min_side: 160,
                 max_side: 320,
@@ -113,7 +118,10 @@ fn batch_tensors(
     size: usize,
     device: &Device,
 ) -> (Tensor<4>, Tensor<1, Int>) {
-    let mut data = Vec::with_capacity(examples.len() * 3 * size * size);
+    let channels = examples
+        .first()
+        .map_or(3, |e| e.input.len() / (size * size).max(1));
+    let mut data = Vec::with_capacity(examples.len() * channels * size * size);
     let mut targets = Vec::with_capacity(examples.len());
     for e in examples {
         data.extend_from_slice(&e.input);
@@ -121,7 +129,7 @@ fn batch_tensors(
     }
     let n = examples.len();
     (
-        Tensor::from_data(TensorData::new(data, [n, 3, size, size]), device),
+        Tensor::from_data(TensorData::new(data, [n, channels, size, size]), device),
         Tensor::from_data(TensorData::new(targets, [n]), device),
     )
 }
@@ -156,7 +164,7 @@ fn evaluate(
 }
 
 impl Mirror for BackgroundExample {
-    /// The `3 × S × S` input mirrored left–right (`width` = S); the class stays.
+    /// The `C × S × S` input mirrored left–right (`width` = S); the class stays.
     fn mirrored(&self, width: usize) -> Self {
         BackgroundExample {
             input: mirror_rows(&self.input, width),
@@ -184,27 +192,30 @@ pub fn train_background(
         || settings.real_fraction + settings.replay_fraction >= 1.0
         || settings.reuse == 0
         || (settings.reuse > 1 && settings.reuse_pool == 0)
+        || settings
+            .weight_average
+            .is_some_and(|d| !(0.0..1.0).contains(&d))
     {
         return Err(TrainError::Settings(
             "need batch_size >= 2, eval_every >= 1, reuse >= 1 (with a pool of at least one \
-             composite), real_fraction and replay_fraction in [0, 1) with a sum below 1"
+             composite), real_fraction and replay_fraction in [0, 1) with a sum below 1, a \
+             weight-average decay in [0, 1)"
                 .into(),
         ));
     }
     let started = Instant::now();
     let size = config.input_size;
-    let size_u32 = size as u32;
     log("loading assets and real photos…");
     let assets = Assets::load(&settings.run.assets, 320, 640)?;
     let (real_train, skipped_train) = real_background(
         &settings.run.assets,
         &["real/grocery/train", "real/magento2", "real/spree"],
-        size_u32,
+        &config,
     )?;
     let (real_val, skipped_val) = real_background(
         &settings.run.assets,
         &["real/grocery/val", "real/grocery/iconic"],
-        size_u32,
+        &config,
     )?;
     log(&format!(
         "{} cut-outs; {} real training photos ({} unreadable); {} real validation photos ({} unreadable)",
@@ -218,7 +229,7 @@ pub fn train_background(
         .map(|i| TEST_SEED_BASE + i)
         .collect();
     let synth_val: Vec<BackgroundExample> =
-        synthetic_background(&assets, &val_seeds, &settings.compose, size_u32)
+        synthetic_background(&assets, &val_seeds, &settings.compose, &config)
             .into_iter()
             .map(|(e, _)| e)
             .collect();
@@ -247,6 +258,9 @@ pub fn train_background(
     }
 
     let mut checkpoints = Checkpoints::new::<BackgroundNet>(&settings.run, &config, &[])?;
+    let mut average = settings
+        .weight_average
+        .map(|decay| WeightAverage::new(&model, decay));
     let mut steps_run = 0;
     let mut progress = Progress::new(settings.run.steps, settings.run.batch_size, "img");
 
@@ -257,7 +271,7 @@ pub fn train_background(
             .map(|i| (base + i) % TEST_SEED_BASE)
             .collect();
         let synth: Vec<BackgroundExample> =
-            synthetic_background(&assets, &seeds, &settings.compose, size_u32)
+            synthetic_background(&assets, &seeds, &settings.compose, &config)
                 .into_iter()
                 .map(|(e, _)| e)
                 .collect();
@@ -300,6 +314,9 @@ pub fn train_background(
         }
         progress.add_loss(step_result.loss);
         model = optim.step(lr, model, step_result.grads);
+        if let Some(a) = &mut average {
+            a.update(&model);
+        }
         for e in synth {
             pool.push(e);
         }
@@ -309,7 +326,10 @@ pub fn train_background(
             log(&line);
         }
         if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
-            let net = model.valid();
+            let net = match &average {
+                Some(a) => a.average().clone(),
+                None => model.valid(),
+            };
             let synth_m = evaluate(&net, &synth_val, size, &eval_device);
             let real_m = evaluate(&net, &real_val, size, &eval_device);
             let improved = checkpoints.record(
@@ -343,7 +363,14 @@ pub fn train_background(
             .iter()
             .map(|c| c.name().to_string())
             .collect(),
-        settings: format!("{settings:?}"),
+        // The network's own config: a continued run's comes from its file, not the settings.
+        settings: format!(
+            "{:?}",
+            BackgroundTrainSettings {
+                config,
+                ..settings.clone()
+            }
+        ),
     };
     write_report(&settings.run.out.join("background.metrics.json"), &report)?;
     Ok(report)

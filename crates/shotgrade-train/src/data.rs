@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 use shotgrade_core::BackgroundClass;
 use shotgrade_image::{InputSpec, Limits, Preprocessor};
+use shotgrade_models::BackgroundNetConfig;
 use shotgrade_synth::assets::{RealPhoto, real_photos};
 use shotgrade_synth::{Assets, ComposeSettings, Label, compose};
 use std::path::Path;
@@ -14,7 +15,8 @@ pub const TEST_SEED_BASE: u64 = 1 << 40;
 /// One preprocessed background-network example.
 #[derive(Debug, Clone)]
 pub struct BackgroundExample {
-    /// `3 × S × S`, squash-resized, in `[0, 1]`.
+    /// `C × S × S` in `[0, 1]`: the squash-resized image and any median planes
+    /// ([`background_preprocessor`]).
     pub input: Vec<f32>,
     pub class: BackgroundClass,
 }
@@ -24,25 +26,36 @@ pub fn preprocessor(size: u32) -> Preprocessor {
     Preprocessor::new(spec(size))
 }
 
+/// The preprocessor that makes a background network's inputs (with its median planes if the
+/// config asks for them).
+pub fn background_preprocessor(config: &BackgroundNetConfig) -> Preprocessor {
+    Preprocessor::new(InputSpec {
+        background_median_cell: config.median_cell().map(|c| c as u32),
+        ..spec(config.input_size as u32)
+    })
+}
+
 fn spec(size: u32) -> InputSpec {
     InputSpec {
         background: size,
+        background_median_cell: None,
         position: size,
         experience: size,
     }
 }
 
-/// Composites for seeds `seeds`, preprocessed for the background network, with their labels.
+/// Composites for seeds `seeds`, preprocessed for the background network `config`, with their
+/// labels.
 pub fn synthetic_background(
     assets: &Assets,
     seeds: &[u64],
     settings: &ComposeSettings,
-    size: u32,
+    config: &BackgroundNetConfig,
 ) -> Vec<(BackgroundExample, Label)> {
     seeds
         .par_iter()
         .map_init(
-            || preprocessor(size),
+            || background_preprocessor(config),
             |pre, &seed| {
                 let sample = compose(assets, seed, settings);
                 let input = pre.background_input(&sample.image);
@@ -59,11 +72,11 @@ pub fn synthetic_background(
 }
 
 /// Real photos under `prefixes` of the asset folder whose hint is one of the five classes,
-/// preprocessed for the background network. Unreadable files are skipped and counted.
+/// preprocessed for the background network `config`. Unreadable files are skipped and counted.
 pub fn real_background(
     root: &Path,
     prefixes: &[&str],
-    size: u32,
+    config: &BackgroundNetConfig,
 ) -> Result<(Vec<BackgroundExample>, usize), shotgrade_synth::AssetError> {
     let photos: Vec<RealPhoto> = real_photos(root, prefixes)?
         .into_iter()
@@ -72,7 +85,7 @@ pub fn real_background(
     let loaded: Vec<Option<BackgroundExample>> = photos
         .par_iter()
         .map_init(
-            || preprocessor(size),
+            || background_preprocessor(config),
             |pre, photo| {
                 let img = shotgrade_image::load_path(&photo.path, &Limits::default()).ok()?;
                 Some(BackgroundExample {

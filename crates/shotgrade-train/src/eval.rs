@@ -109,7 +109,7 @@ pub fn eval_background(
         degrade_probability: 0.5,
     };
     let (synth, labels): (Vec<_>, Vec<_>) =
-        synthetic_background(&assets, &seeds, &settings, config_size as u32)
+        synthetic_background(&assets, &seeds, &settings, &config)
             .into_iter()
             .unzip();
     let truth: Vec<usize> = synth.iter().map(|e| e.class.index()).collect();
@@ -127,7 +127,7 @@ pub fn eval_background(
         })
         .collect();
     let prefixes = ["real/grocery/val", "real/grocery/iconic"];
-    let (real, _) = real_background(assets_dir, &prefixes, config_size as u32)?;
+    let (real, _) = real_background(assets_dir, &prefixes, &config)?;
     let truth: Vec<usize> = real.iter().map(|e| e.class.index()).collect();
     let real_m = classification(
         &truth,

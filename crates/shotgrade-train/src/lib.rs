@@ -4,6 +4,7 @@
 //! [`shotgrade_synth`] (plus real photos with weak labels where they help), evaluates them on
 //! held-out synthetic and real data, and writes weights with their metrics.
 
+pub mod average;
 pub mod background;
 pub mod data;
 pub mod eval;

@@ -293,6 +293,46 @@ fn cell_overlap(raw: Tensor<3>, target: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
     (iou, giou)
 }
 
+/// One batch's input and dense targets as tensors: `[n, 3, S, S]` input, `[n, cells]`
+/// objectness and subject, `[n, cells, 4]` boxes ([`cell_targets`] of each example).
+struct BatchTensors {
+    input: Tensor<4>,
+    objectness: Tensor<2>,
+    boxes: Tensor<3>,
+    subject: Tensor<2>,
+}
+
+impl BatchTensors {
+    fn new(
+        examples: &[&PositionExample],
+        levels: &[GridLevel],
+        size: usize,
+        device: &Device,
+    ) -> Self {
+        let n = examples.len();
+        let cells: usize = levels.iter().map(GridLevel::cells).sum();
+        let mut input = Vec::with_capacity(n * 3 * size * size);
+        let (mut obj, mut boxes, mut subj) = (
+            Vec::with_capacity(n * cells),
+            Vec::with_capacity(n * cells * 4),
+            Vec::with_capacity(n * cells),
+        );
+        for e in examples {
+            input.extend_from_slice(&e.input);
+            let t = cell_targets(levels, &e.bbox, e.subject);
+            obj.extend(t.objectness);
+            boxes.extend(t.boxes);
+            subj.extend(t.subject);
+        }
+        BatchTensors {
+            input: Tensor::from_data(TensorData::new(input, [n, 3, size, size]), device),
+            objectness: Tensor::from_data(TensorData::new(obj, [n, cells]), device),
+            boxes: Tensor::from_data(TensorData::new(boxes, [n, cells, 4]), device),
+            subject: Tensor::from_data(TensorData::new(subj, [n, cells]), device),
+        }
+    }
+}
+
 /// The training loss of one batch (see the module docs); `obj_t`, `subj_t` are `[n, cells]`,
 /// `box_t` is `[n, cells, 4]`.
 fn position_loss(
@@ -345,7 +385,6 @@ pub fn train_position(
     let started = Instant::now();
     let size = config.input_size;
     let levels = config.levels();
-    let cells: usize = levels.iter().map(GridLevel::cells).sum();
     log("loading assets…");
     let assets = Assets::load(&settings.run.assets, 320, 640)?;
     let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
@@ -370,27 +409,11 @@ pub fn train_position(
         let batch = synthetic_position(&assets, &seeds, &settings.compose, size as u32);
         let shards = deal(batch.iter().collect(), settings.run.shards());
         let step_result = sharded_gradients(&model, &train_device, shards, |net, shard| {
-            let n = shard.len();
-            let mut input = Vec::with_capacity(n * 3 * size * size);
-            let (mut obj, mut boxes, mut subj) = (
-                Vec::with_capacity(n * cells),
-                Vec::with_capacity(n * cells * 4),
-                Vec::with_capacity(n * cells),
-            );
-            for e in &shard {
-                input.extend_from_slice(&e.input);
-                let t = cell_targets(&levels, &e.bbox, e.subject);
-                obj.extend(t.objectness);
-                boxes.extend(t.boxes);
-                subj.extend(t.subject);
-            }
-            let x =
-                Tensor::<4>::from_data(TensorData::new(input, [n, 3, size, size]), &train_device);
-            let obj_t = Tensor::<2>::from_data(TensorData::new(obj, [n, cells]), &train_device);
-            let box_t =
-                Tensor::<3>::from_data(TensorData::new(boxes, [n, cells, 4]), &train_device);
-            let subj_t = Tensor::<2>::from_data(TensorData::new(subj, [n, cells]), &train_device);
-            (position_loss(net.forward(x), obj_t, box_t, subj_t), ())
+            let t = BatchTensors::new(&shard, &levels, size, &train_device);
+            (
+                position_loss(net.forward(t.input), t.objectness, t.boxes, t.subject),
+                (),
+            )
         });
         progress.add_loss(step_result.loss);
         let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 100);

@@ -3,7 +3,7 @@
 use shotgrade_core::{BBox, BackgroundClass};
 use shotgrade_models::{BackgroundNet, Device, load_net};
 use shotgrade_synth::{Backdrop, Degradation, ProductShape, Scene, SplitMix64, render};
-use shotgrade_train::data::{BackgroundExample, preprocessor};
+use shotgrade_train::data::{BackgroundExample, background_preprocessor};
 
 fn scene(backdrop: Backdrop, seed: u64) -> Scene {
     let mut rng = SplitMix64::new(seed);
@@ -41,7 +41,7 @@ fn shipped_background_weights_classify_rendered_photos() {
     let device = Device::flex();
     let (net, config) = load_net::<BackgroundNet>(&path, &device)
         .expect("models/background.safetensors is shipped and loads");
-    let mut pre = preprocessor(config.input_size as u32);
+    let mut pre = background_preprocessor(&config);
     let mut examples = Vec::new();
     for seed in 0..4u64 {
         let cases = [

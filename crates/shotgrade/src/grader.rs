@@ -114,6 +114,7 @@ impl Grader {
         Ok(Grader {
             spec: InputSpec {
                 background: b as u32,
+                background_median_cell: models.configs.background.median_cell().map(|c| c as u32),
                 position: p as u32,
                 experience: e as u32,
             },
