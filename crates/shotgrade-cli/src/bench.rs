@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use rayon::prelude::*;
 use serde::Serialize;
-use shotgrade::image::{InputSpec, Limits, Preprocessor};
+use shotgrade::image::{Limits, Preprocessor};
 use shotgrade::models::{Device, ModelConfigs, Models, NetKind};
 use shotgrade::{GradeOptions, Grader, GraderSettings, Source};
 use shotgrade_synth::{Backdrop, Degradation, ProductShape, Scene, SplitMix64};
@@ -115,13 +115,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         },
     };
     let weights = models.provenance.source.clone();
-    let (b, p, e) = models.input_sizes();
-    let spec = InputSpec {
-        background: b as u32,
-        background_median_cell: models.configs.background.median_cell().map(|c| c as u32),
-        position: p as u32,
-        experience: e as u32,
-    };
+    let spec = shotgrade::input_spec(&models);
     let limits = Limits::default();
 
     eprintln!("decode + preprocess…");

@@ -395,6 +395,12 @@ fn training_refuses_bad_settings_and_missing_assets() {
         &dir.path().join("o"),
     );
     assert!(err.contains("the decay must be in [0, 1)"), "{err}");
+    let err = refused(
+        &["train", "background", "--stage-channels", "8,8,8"],
+        &assets,
+        &dir.path().join("o"),
+    );
+    assert!(err.contains("--stage-channels takes four numbers"), "{err}");
 
     for (net, flag, value) in [
         ("background", "--replay-fraction", "1.5"),

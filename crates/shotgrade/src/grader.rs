@@ -98,13 +98,23 @@ pub struct Grader {
     spec: InputSpec,
 }
 
+/// The preprocessing the three networks of `models` expect (input sides, median planes).
+pub fn input_spec(models: &Models) -> InputSpec {
+    let (b, p, e) = models.input_sizes();
+    InputSpec {
+        background: b as u32,
+        background_median_cell: models.configs.background.median_cell().map(|c| c as u32),
+        position: p as u32,
+        experience: e as u32,
+    }
+}
+
 impl Grader {
     pub fn new(models: Models, settings: GraderSettings) -> Result<Self, GradeError> {
         settings.scoring.validate()?;
         if settings.batch_size == 0 {
             return Err(GradeError::Settings("batch size must be at least 1".into()));
         }
-        let (b, p, e) = models.input_sizes();
         let decoder = DetectionDecoder {
             levels: models.configs.position.levels(),
             min_probability: settings.min_detection_probability,
@@ -112,12 +122,7 @@ impl Grader {
             max_detections: 20,
         };
         Ok(Grader {
-            spec: InputSpec {
-                background: b as u32,
-                background_median_cell: models.configs.background.median_cell().map(|c| c as u32),
-                position: p as u32,
-                experience: e as u32,
-            },
+            spec: input_spec(&models),
             models,
             settings,
             decoder,

@@ -23,7 +23,7 @@
 
 mod grader;
 
-pub use grader::{GradeError, GradeOptions, Grader, GraderSettings, Source};
+pub use grader::{GradeError, GradeOptions, Grader, GraderSettings, Source, input_spec};
 pub use shotgrade_core as core;
 pub use shotgrade_core::row::{ErrorBody, ErrorRow, Row, ScoredRow};
 pub use shotgrade_image as image;
