@@ -320,6 +320,20 @@ pub enum TrainCommand {
     Position(TrainPositionArgs),
     /// The visual-experience network (aesthetic and noise heads), trained with its twin.
     Experience(TrainExperienceArgs),
+    /// Combine background checkpoints (e.g. the best of each learning-rate cycle of one
+    /// chain) into one snapshot-ensemble weights file, whose probabilities the grader averages.
+    /// No training: the files are loaded, checked to share one network shape and written.
+    Ensemble(TrainEnsembleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainEnsembleArgs {
+    /// Output folder; the ensemble is written as background.safetensors in it.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Background weights files, in member order (an ensemble file adds all its members).
+    #[arg(required = true, num_args = 2.., value_name = "FILE")]
+    pub snapshots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -423,6 +437,10 @@ pub struct TrainCommon {
     /// threads.
     #[arg(long, default_value = "cpu", value_name = "DEVICE")]
     pub device: ComputeDevice,
+    /// Besides the best weights, save every evaluated checkpoint as NET.stepN.safetensors in
+    /// the output folder (to average or ensemble snapshots afterwards).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
 }
 
 #[derive(Debug, Args)]
@@ -523,9 +541,26 @@ pub struct EvalArgs {
     /// looking at the test families.
     #[arg(long, value_enum, default_value_t = LadderFamiliesArg::Test)]
     pub ladder_families: LadderFamiliesArg,
+    /// Background only: another background weights file (a snapshot of training) whose
+    /// probabilities are averaged with those of the folder's background network; repeat for
+    /// more. Evaluates the snapshot ensemble of all of them.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Vec<PathBuf>,
+    /// Background only: `test` for the model card's numbers; `validation` evaluates on the
+    /// composites training chooses checkpoints by, drawn at 160–640 px — for choosing between
+    /// candidates (e.g. snapshots to ensemble) without looking at the test set.
+    #[arg(long, value_enum, default_value_t = SplitArg::Test)]
+    pub background_split: SplitArg,
     /// Write the full results here as JSON.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `--background-split` of `shotgrade eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    Test,
+    Validation,
 }
 
 /// `--ladder-families` of `shotgrade eval`.

@@ -2,11 +2,11 @@
 
 use anyhow::{Context, Result};
 use shotgrade_train::eval::{
-    EvalSizes, LadderFamilies, eval_background, eval_experience, eval_position,
+    BackgroundSplit, EvalSizes, LadderFamilies, eval_background, eval_experience, eval_position,
 };
 use shotgrade_train::metrics::ClassMetrics;
 
-use crate::cli::{EvalArgs, EvalTarget, LadderFamiliesArg};
+use crate::cli::{EvalArgs, EvalTarget, LadderFamiliesArg, SplitArg};
 
 fn print_classes(title: &str, m: &ClassMetrics) {
     let names = ["white", "black", "solid", "lifestyle", "cluttered"];
@@ -38,14 +38,30 @@ pub fn run(args: EvalArgs) -> Result<()> {
             LadderFamiliesArg::Test => LadderFamilies::Test,
             LadderFamiliesArg::Validation => LadderFamilies::Validation,
         },
+        background_split: match args.background_split {
+            SplitArg::Test => BackgroundSplit::Test,
+            SplitArg::Validation => BackgroundSplit::Validation,
+        },
     };
     let mut report = serde_json::Map::new();
     let all = args.target == EvalTarget::All;
+    if !all && args.target != EvalTarget::Background && !args.snapshot.is_empty() {
+        anyhow::bail!("--snapshot adds background networks; evaluate `background` or `all`");
+    }
     let path = |name: &str| args.weights.join(format!("{name}.safetensors"));
     if all || args.target == EvalTarget::Background {
         eprintln!("evaluating background…");
-        let r = eval_background(&path("background"), &args.assets, sizes)?;
-        print_classes("background, synthetic test", &r.synthetic);
+        let mut files = vec![path("background")];
+        files.extend(args.snapshot.iter().cloned());
+        let r = eval_background(&files, &args.assets, sizes)?;
+        if files.len() > 1 {
+            println!("background: snapshot ensemble of {} networks", files.len());
+        }
+        let split = match sizes.background_split {
+            BackgroundSplit::Test => "background, synthetic test",
+            BackgroundSplit::Validation => "background, synthetic validation (160-640 px)",
+        };
+        print_classes(split, &r.synthetic);
         print_classes("background, real (grocery/val + grocery/iconic)", &r.real);
         report.insert("background".into(), serde_json::to_value(&r)?);
     }

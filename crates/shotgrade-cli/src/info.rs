@@ -137,10 +137,16 @@ pub fn models(args: ModelsArgs) -> Result<()> {
     let nets = vec![
         info(
             "background",
-            if models.configs.background.has_median_colours() {
-                format!("6×{b}×{b} squash+medians")
-            } else {
-                format!("3×{b}×{b} squash")
+            {
+                let input = if models.configs.background.has_median_colours() {
+                    format!("6×{b}×{b} squash+medians")
+                } else {
+                    format!("3×{b}×{b} squash")
+                };
+                match models.background.members.len() {
+                    1 => input,
+                    n => format!("{input} ×{n} snapshots"),
+                }
             },
             pb,
             models.background.macs(b),

@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use shotgrade::models::BackgroundNetConfig;
 use shotgrade_synth::ComposeSettings;
+use shotgrade_train::ensemble::write_background_ensemble;
 use shotgrade_train::{
     BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings, RunSettings, TwinLoss,
     train_background, train_experience, train_position,
@@ -24,6 +25,7 @@ impl TrainCommon {
         run.seed = self.seed;
         run.init_from = self.init_from;
         run.device = self.device;
+        run.keep_checkpoints = self.keep_checkpoints;
         if let Some(v) = self.out {
             run.out = v;
         }
@@ -113,6 +115,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_experience(&settings, &mut log)?)?
         }
+        TrainCommand::Ensemble(a) => serde_json::to_string_pretty(
+            &write_background_ensemble(&a.snapshots, &a.out)
+                .with_context(|| format!("cannot write the ensemble into {}", a.out.display()))?,
+        )?,
     };
     println!("{report}");
     Ok(())

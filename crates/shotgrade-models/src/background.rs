@@ -34,6 +34,11 @@ pub struct BackgroundNetConfig {
     /// config derive gives other fields no serde default): `None` means without.
     #[config(default = "None")]
     pub median_colours: Option<bool>,
+    /// How many snapshot networks of this shape a weights file holds, as a
+    /// [`BackgroundEnsemble`] (tensors `members.N.…`). `None` — every file written before
+    /// ensembles — holds one network under the plain tensor names.
+    #[config(default = "None")]
+    pub snapshots: Option<usize>,
 }
 
 /// Classifies the background of a product photo into the [`shotgrade_core::BackgroundClass`]es.
@@ -91,6 +96,21 @@ impl BackgroundNetConfig {
         }
     }
 
+    /// The networks of a [`BackgroundEnsemble`] of this config ([`Self::snapshots`]), each
+    /// freshly initialised.
+    pub fn init_ensemble(&self, device: &Device) -> BackgroundEnsemble {
+        BackgroundEnsemble {
+            members: (0..self.snapshot_count())
+                .map(|_| self.init(device))
+                .collect(),
+        }
+    }
+
+    /// Members of the ensemble this config describes: [`Self::snapshots`], at least one.
+    pub fn snapshot_count(&self) -> usize {
+        self.snapshots.unwrap_or(1).max(1)
+    }
+
     /// Channels of the input: RGB, plus the median planes with [`Self::median_colours`].
     pub fn input_channels(&self) -> usize {
         if self.has_median_colours() { 6 } else { 3 }
@@ -108,6 +128,9 @@ impl BackgroundNetConfig {
 
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
+        if self.snapshots == Some(0) {
+            return Err("a background ensemble needs at least one snapshot".into());
+        }
         if self.input_size == 0 || !self.input_size.is_multiple_of(TRUNK_STRIDE * HEAD_GRID) {
             return Err(format!(
                 "background input_size must be a positive multiple of {}, got {}",
@@ -153,6 +176,22 @@ impl BackgroundNet {
         (softmax(self.forward(x), 1) + softmax(self.forward(mirrored), 1)) / 2.0
     }
 
+    /// Class probabilities of a snapshot ensemble: the mean of each member's
+    /// [`Self::probabilities`]. `[B, C, S, S] → [B, classes]`; `nets` must share one config
+    /// and must not be empty.
+    ///
+    /// # Panics
+    /// Panics on an empty slice (a programming error: callers hold at least one network).
+    pub fn ensemble_probabilities(nets: &[BackgroundNet], x: Tensor<4>) -> Tensor<2> {
+        let (first, rest) = nets.split_first().expect("at least one network");
+        let sum = rest
+            .iter()
+            .fold(first.probabilities(x.clone()), |acc, net| {
+                acc + net.probabilities(x.clone())
+            });
+        sum / nets.len() as f64
+    }
+
     /// Multiply–accumulates of one forward pass for one image of side `input_size`.
     pub fn macs(&self, input_size: usize) -> u64 {
         let input: Chw = [3, input_size, input_size];
@@ -164,5 +203,35 @@ impl BackgroundNet {
         let (f, _) = self.branch3x3.macs(s);
         let (g, _) = self.branch5x5.macs(s);
         a + b + c + d + e + f + g + crate::linear_macs(&self.classifier)
+    }
+}
+
+/// Snapshots of one background network, averaged: the class probabilities are the mean of the
+/// members' [`BackgroundNet::probabilities`].
+///
+/// Why: one training run with restarts of the learning rate passes through several good
+/// networks (the best checkpoint of each cycle) that make partly different mistakes; averaging
+/// their probabilities costs no training time, only one more pair of passes per member at
+/// inference, and leans less on which single checkpoint happened to be chosen (measured in
+/// models/README.md). A single network is an ensemble of one.
+#[derive(Module, Debug)]
+pub struct BackgroundEnsemble {
+    pub members: Vec<BackgroundNet>,
+}
+
+impl BackgroundEnsemble {
+    /// The ensemble of one network.
+    pub fn single(net: BackgroundNet) -> Self {
+        BackgroundEnsemble { members: vec![net] }
+    }
+
+    /// Mean class probabilities of the members. `[B, C, S, S] → [B, classes]`
+    pub fn probabilities(&self, x: Tensor<4>) -> Tensor<2> {
+        BackgroundNet::ensemble_probabilities(&self.members, x)
+    }
+
+    /// Multiply–accumulates of one forward pass of every member for one image.
+    pub fn macs(&self, input_size: usize) -> u64 {
+        self.members.iter().map(|m| m.macs(input_size)).sum()
     }
 }

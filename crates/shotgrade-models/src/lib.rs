@@ -14,7 +14,7 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
-pub use background::{BackgroundNet, BackgroundNetConfig};
+pub use background::{BackgroundEnsemble, BackgroundNet, BackgroundNetConfig};
 pub use burn::tensor::Device;
 pub use experience::{ExperienceNet, ExperienceNetConfig, ExperienceOutput};
 pub use position::{PositionNet, PositionNetConfig, PositionOutput};
@@ -87,7 +87,8 @@ pub struct RawOutputs {
 /// All three networks, ready for inference.
 #[derive(Debug)]
 pub struct Models {
-    pub background: BackgroundNet,
+    /// The background network's snapshots (one for weights files of a single network).
+    pub background: BackgroundEnsemble,
     pub position: PositionNet,
     pub experience: ExperienceNet,
     pub configs: ModelConfigs,
@@ -99,7 +100,7 @@ impl Models {
     /// Freshly initialised, untrained networks (for training, tests and benchmarks).
     pub fn untrained(configs: ModelConfigs, device: &Device) -> Self {
         Models {
-            background: configs.background.init(device),
+            background: configs.background.init_ensemble(device),
             position: configs.position.init(device),
             experience: configs.experience.init(device),
             configs,
@@ -162,7 +163,7 @@ impl Models {
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
         let [(bf, bb), (pf, pb), (ef, eb)] = files;
-        let (background, bc, bh) = net_from_bytes::<BackgroundNet>(bb, bf, device)?;
+        let (background, bc, bh) = net_from_bytes::<BackgroundEnsemble>(bb, bf, device)?;
         let (position, pc, ph) = net_from_bytes::<PositionNet>(pb, pf, device)?;
         let (experience, ec, eh) = net_from_bytes::<ExperienceNet>(eb, ef, device)?;
         Ok(Models {
@@ -195,14 +196,26 @@ impl Models {
             message: e.to_string(),
         })?;
         let [(_, b), (_, p), (_, e)] = weights::paths_in(dir);
-        weights::save_net(
-            &self.background,
-            NetKind::Background,
-            &self.configs.background.to_string(),
-            trained,
-            extra,
-            &b,
-        )?;
+        let background_config = self.configs.background.to_string();
+        match self.background.members.as_slice() {
+            // The layout of a single network's file, which every build can read.
+            [single] if self.configs.background.snapshots.is_none() => weights::save_net(
+                single,
+                NetKind::Background,
+                &background_config,
+                trained,
+                extra,
+                &b,
+            )?,
+            _ => weights::save_net(
+                &self.background,
+                NetKind::Background,
+                &background_config,
+                trained,
+                extra,
+                &b,
+            )?,
+        }
         weights::save_net(
             &self.position,
             NetKind::Position,
@@ -353,6 +366,18 @@ pub trait Network: burn::module::Module + burn::store::ModuleSnapshot + Sized {
     fn build(config: &Self::Config, device: &Device) -> Self;
     /// Why the config cannot build a working network, if it cannot.
     fn check(config: &Self::Config) -> Result<(), String>;
+    /// Builds the network for `config` (already checked) and loads a weights file's tensors
+    /// into it.
+    fn load(
+        config: &Self::Config,
+        bytes: Vec<u8>,
+        file: &str,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        let mut net = Self::build(config, device);
+        weights::load_tensors(&mut net, bytes, file, Self::KIND)?;
+        Ok(net)
+    }
 }
 
 impl Network for BackgroundNet {
@@ -362,7 +387,39 @@ impl Network for BackgroundNet {
         config.init(device)
     }
     fn check(config: &Self::Config) -> Result<(), String> {
+        match config.snapshots {
+            Some(n) => Err(format!(
+                "it holds a snapshot ensemble of {n} networks, not one network (score and \
+                 evaluate with it; train from one of its source checkpoints)"
+            )),
+            None => config.validate(),
+        }
+    }
+}
+
+impl Network for BackgroundEnsemble {
+    type Config = BackgroundNetConfig;
+    const KIND: NetKind = NetKind::Background;
+    fn build(config: &Self::Config, device: &Device) -> Self {
+        config.init_ensemble(device)
+    }
+    fn check(config: &Self::Config) -> Result<(), String> {
         config.validate()
+    }
+    /// A file without [`BackgroundNetConfig::snapshots`] holds one network under the plain
+    /// tensor names: it loads as that network, an ensemble of one.
+    fn load(
+        config: &Self::Config,
+        bytes: Vec<u8>,
+        file: &str,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
+        if config.snapshots.is_none() {
+            return BackgroundNet::load(config, bytes, file, device).map(Self::single);
+        }
+        let mut net = Self::build(config, device);
+        weights::load_tensors(&mut net, bytes, file, Self::KIND)?;
+        Ok(net)
     }
 }
 
@@ -413,8 +470,7 @@ fn net_from_bytes<N: Network>(
     let config = N::Config::load_binary(header.config_json.as_bytes())
         .map_err(|e| bad_config(e.to_string()))?;
     N::check(&config).map_err(bad_config)?;
-    let mut net = N::build(&config, device);
-    weights::load_tensors(&mut net, bytes, file, N::KIND)?;
+    let net = N::load(&config, bytes, file, device)?;
     Ok((net, config, header))
 }
 

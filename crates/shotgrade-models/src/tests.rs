@@ -302,3 +302,71 @@ fn background_median_planes_reach_the_head_only(plain: &BackgroundNet) {
     assert_eq!(loaded, BackgroundNetConfig::new());
     assert!(!loaded.has_median_colours());
 }
+
+/// A snapshot ensemble averages its members' probabilities; an ensemble of one is the network
+/// itself. Its weights file round-trips with every member, a single network's file loads as an
+/// ensemble of one, and an ensemble file refuses to load as one network, saying why.
+#[test]
+fn background_ensemble_averages_members_and_round_trips() {
+    let config = BackgroundNetConfig::new();
+    let (a, b) = (config.init(&device()), config.init(&device()));
+    let x = random([2, 3, 128, 128]);
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
+    let (pa, pb) = (
+        values(a.probabilities(x.clone())),
+        values(b.probabilities(x.clone())),
+    );
+    let close = |u: &[f32], v: &[f32]| u.iter().zip(v).all(|(p, q)| (p - q).abs() < 1e-5);
+
+    let one = BackgroundEnsemble::single(a.clone());
+    assert!(close(&values(one.probabilities(x.clone())), &pa));
+    let pair = BackgroundEnsemble {
+        members: vec![a.clone(), b],
+    };
+    let mean: Vec<f32> = pa.iter().zip(&pb).map(|(p, q)| (p + q) / 2.0).collect();
+    let pp = values(pair.probabilities(x.clone()));
+    assert!(close(&pp, &mean), "{pp:?} vs {mean:?}");
+    assert!(!close(&pa, &pb), "two random networks should differ");
+    assert_eq!(pair.macs(128), 2 * a.macs(128));
+
+    // Round trip through a weights directory, as `train ensemble` writes it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pair_config = config.clone().with_snapshots(Some(2));
+    let models = Models {
+        background: pair,
+        configs: ModelConfigs {
+            background: pair_config.clone(),
+            ..ModelConfigs::default()
+        },
+        ..Models::untrained(ModelConfigs::default(), &device())
+    };
+    models.save_dir(dir.path(), true, &[]).expect("save");
+    let loaded = Models::load_dir(dir.path(), &device()).expect("load");
+    assert_eq!(loaded.background.members.len(), 2);
+    assert_eq!(loaded.configs.background, pair_config);
+    assert!(close(
+        &values(loaded.background.probabilities(x.clone())),
+        &pp
+    ));
+
+    // One network's file (the layout of every file before ensembles) loads as an ensemble of
+    // one; the ensemble's file does not load as one network.
+    let file = dir.path().join(NetKind::Background.file_name());
+    let e = load_net::<BackgroundNet>(&file, &device())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("snapshot ensemble of 2"), "{e}");
+    let single = Models {
+        background: BackgroundEnsemble::single(a),
+        ..Models::untrained(ModelConfigs::default(), &device())
+    };
+    single.save_dir(dir.path(), true, &[]).expect("save");
+    let (net, c) = load_net::<BackgroundNet>(&file, &device()).expect("plain layout");
+    assert_eq!(c.snapshots, None);
+    assert!(close(&values(net.probabilities(x.clone())), &pa));
+    let loaded = Models::load_dir(dir.path(), &device()).expect("load");
+    assert_eq!(loaded.background.members.len(), 1);
+    assert!(close(&values(loaded.background.probabilities(x)), &pa));
+
+    assert!(config.with_snapshots(Some(0)).validate().is_err());
+}

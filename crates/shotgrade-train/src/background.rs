@@ -80,6 +80,7 @@ impl Default for BackgroundTrainSettings {
                 validation_size: 500,
                 init_from: None,
                 device: ComputeDevice::Cpu,
+                keep_checkpoints: false,
             },
             real_fraction: 0.25,
             replay_fraction: 0.0,
@@ -142,11 +143,27 @@ pub fn predict(
     size: usize,
     device: &Device,
 ) -> Vec<usize> {
+    predict_ensemble(std::slice::from_ref(net), examples, size, device)
+}
+
+/// Predicted classes of a snapshot ensemble (networks of one config): the class of the mean
+/// of the members' probabilities ([`BackgroundNet::ensemble_probabilities`]).
+pub fn predict_ensemble(
+    nets: &[BackgroundNet],
+    examples: &[BackgroundExample],
+    size: usize,
+    device: &Device,
+) -> Vec<usize> {
     let mut out = Vec::with_capacity(examples.len());
+    if nets.is_empty() {
+        return out;
+    }
     for chunk in examples.chunks(64) {
         let refs: Vec<&BackgroundExample> = chunk.iter().collect();
         let (x, _) = batch_tensors(&refs, size, device);
-        let classes = net.probabilities(x).argmax(1).into_data();
+        let classes = BackgroundNet::ensemble_probabilities(nets, x)
+            .argmax(1)
+            .into_data();
         out.extend(classes.iter::<i64>().map(|c| c.max(0) as usize));
     }
     out

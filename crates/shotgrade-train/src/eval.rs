@@ -14,13 +14,14 @@ use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade_core::{BBox, DetectionDecoder, iou};
 use shotgrade_image::Limits;
-use shotgrade_models::{BackgroundNet, ExperienceNet, PositionNet, load_net};
+use shotgrade_models::{ExperienceNet, PositionNet, load_net};
 use shotgrade_synth::assets::real_photos;
 use shotgrade_synth::{Assets, ComposeSettings};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::background::{TrainError, predict as predict_background};
+use crate::background::{TrainError, predict_ensemble};
 use crate::data::{TEST_SEED_BASE, real_background, synthetic_background};
+use crate::ensemble::load_background_members;
 use crate::experience::{ExperienceMetrics, evaluate_experience, synthetic_pairs};
 use crate::ladder::{Ladder, LadderResult};
 use crate::metrics::{ClassMetrics, classification};
@@ -39,6 +40,21 @@ pub struct EvalSizes {
     pub ladder_photos: usize,
     /// Which product families the ladder's photos come from.
     pub ladder_families: LadderFamilies,
+    /// Which seeds the background composites come from.
+    pub background_split: BackgroundSplit,
+}
+
+/// The seed range of the background evaluation's composites (always 160–640 px).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackgroundSplit {
+    /// Never trained on or chosen by: the numbers of the model card.
+    #[default]
+    Test,
+    /// The seeds `train background` chooses checkpoints by (its validation composites, drawn
+    /// at 160–640 px): for choosing between candidates — e.g. which snapshots to ensemble —
+    /// without looking at the test set.
+    Validation,
 }
 
 /// The shop-photo product families a distortion ladder is drawn from (see `ShopSplit`).
@@ -55,6 +71,10 @@ pub enum LadderFamilies {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackgroundEval {
+    /// The weights files evaluated (more than one: their snapshot ensemble).
+    pub weights: Vec<String>,
+    /// Whose seeds the synthetic composites come from.
+    pub split: BackgroundSplit,
     pub synthetic: ClassMetrics,
     /// Every synthetic test image the network got wrong, with its degradation: where the
     /// errors come from.
@@ -91,17 +111,25 @@ pub struct ExperienceEval {
     pub ladder_pair_accuracy_middle: f32,
 }
 
+/// Evaluates the background network in `weights` — or, given several files (or an ensemble
+/// file), the snapshot ensemble of all their networks (the mean of their probabilities; all
+/// must share one shape).
 pub fn eval_background(
-    weights: &Path,
+    weights: &[PathBuf],
     assets_dir: &Path,
     sizes: EvalSizes,
 ) -> Result<BackgroundEval, TrainError> {
     let device = Device::flex();
-    let (net, config) = load_net::<BackgroundNet>(weights, &device)?;
+    let (ensemble, config) = load_background_members(weights, &device)?;
+    let nets = ensemble.members;
     let config_size = config.input_size;
     let assets = Assets::load(assets_dir, 320, 640)?;
+    let first_seed = match sizes.background_split {
+        BackgroundSplit::Test => BACKGROUND_TEST,
+        BackgroundSplit::Validation => TEST_SEED_BASE,
+    };
     let seeds: Vec<u64> = (0..sizes.synthetic as u64)
-        .map(|i| BACKGROUND_TEST + i)
+        .map(|i| first_seed + i)
         .collect();
     let settings = ComposeSettings {
         min_side: 160,
@@ -113,7 +141,7 @@ pub fn eval_background(
             .into_iter()
             .unzip();
     let truth: Vec<usize> = synth.iter().map(|e| e.class.index()).collect();
-    let predicted = predict_background(&net, &synth, config_size, &device);
+    let predicted = predict_ensemble(&nets, &synth, config_size, &device);
     let synthetic = classification(&truth, &predicted, 5);
     let synthetic_errors = labels
         .iter()
@@ -131,10 +159,12 @@ pub fn eval_background(
     let truth: Vec<usize> = real.iter().map(|e| e.class.index()).collect();
     let real_m = classification(
         &truth,
-        &predict_background(&net, &real, config_size, &device),
+        &predict_ensemble(&nets, &real, config_size, &device),
         5,
     );
     Ok(BackgroundEval {
+        weights: weights.iter().map(|p| p.display().to_string()).collect(),
+        split: sizes.background_split,
         synthetic,
         synthetic_errors,
         real: real_m,

@@ -333,6 +333,7 @@ impl Default for ExperienceTrainSettings {
                 validation_size: 300,
                 init_from: None,
                 device: ComputeDevice::Cpu,
+                keep_checkpoints: false,
             },
             twin_loss: TwinLoss::None,
             // The data settings of `exp-lowjpeg` (models/README.md); the shipped weights' last run

@@ -7,6 +7,7 @@
 pub mod average;
 pub mod background;
 pub mod data;
+pub mod ensemble;
 pub mod eval;
 pub mod experience;
 pub mod ladder;

@@ -151,6 +151,7 @@ impl Default for PositionTrainSettings {
                 validation_size: 200,
                 init_from: None,
                 device: ComputeDevice::Cpu,
+                keep_checkpoints: false,
             },
             compose: ComposeSettings {
                 min_side: 256,

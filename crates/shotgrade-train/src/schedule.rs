@@ -97,6 +97,9 @@ pub struct RunSettings {
     pub init_from: Option<PathBuf>,
     /// Where the network's passes run.
     pub device: ComputeDevice,
+    /// Also save every evaluated checkpoint, not only the best, as `NET.stepN.safetensors`
+    /// (for averaging or ensembling snapshots after the run).
+    pub keep_checkpoints: bool,
 }
 
 impl RunSettings {
@@ -264,6 +267,8 @@ pub struct Checkpoints<M> {
     config_json: String,
     /// Provenance written into every checkpoint, besides the step.
     meta: Vec<(String, String)>,
+    /// Save every recorded checkpoint under its step ([`RunSettings::keep_checkpoints`]).
+    keep_all: bool,
 }
 
 impl<M> Checkpoints<M> {
@@ -297,6 +302,7 @@ impl<M> Checkpoints<M> {
             path: run.out.join(N::KIND.file_name()),
             config_json: config.to_string(),
             meta,
+            keep_all: run.keep_checkpoints,
         })
     }
 
@@ -310,10 +316,14 @@ impl<M> Checkpoints<M> {
         metrics: M,
     ) -> Result<bool, TrainError> {
         let improved = self.tracker.is_better(key);
+        let mut meta = self.meta.clone();
+        meta.push(("shotgrade.train.step".to_string(), step.to_string()));
         if improved {
-            let mut meta = self.meta.clone();
-            meta.push(("shotgrade.train.step".to_string(), step.to_string()));
             weights::save_net(net, self.kind, &self.config_json, true, &meta, &self.path)?;
+        }
+        if self.keep_all {
+            let path = self.path.with_file_name(step_file_name(self.kind, step));
+            weights::save_net(net, self.kind, &self.config_json, true, &meta, &path)?;
         }
         self.tracker.record(key, step, metrics);
         Ok(improved)
@@ -328,6 +338,11 @@ impl<M> Checkpoints<M> {
     pub fn into_best(self) -> Result<(usize, M), TrainError> {
         self.tracker.into_best()
     }
+}
+
+/// File name of the checkpoint after `step` steps, kept with [`RunSettings::keep_checkpoints`].
+pub fn step_file_name(kind: shotgrade_models::NetKind, step: usize) -> String {
+    format!("{}.step{step}.safetensors", kind.name())
 }
 
 /// Creates the output folder.

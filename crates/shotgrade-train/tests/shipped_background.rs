@@ -1,7 +1,7 @@
 //! The shipped background weights classify freshly rendered photos of known classes.
 
 use shotgrade_core::{BBox, BackgroundClass};
-use shotgrade_models::{BackgroundNet, Device, load_net};
+use shotgrade_models::{BackgroundEnsemble, Device, load_net};
 use shotgrade_synth::{Backdrop, Degradation, ProductShape, Scene, SplitMix64, render};
 use shotgrade_train::data::{BackgroundExample, background_preprocessor};
 
@@ -39,7 +39,8 @@ fn shipped_background_weights_classify_rendered_photos() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../models/background.safetensors");
     let device = Device::flex();
-    let (net, config) = load_net::<BackgroundNet>(&path, &device)
+    // One network or a snapshot ensemble, as the grader loads it.
+    let (ensemble, config) = load_net::<BackgroundEnsemble>(&path, &device)
         .expect("models/background.safetensors is shipped and loads");
     let mut pre = background_preprocessor(&config);
     let mut examples = Vec::new();
@@ -68,8 +69,12 @@ fn shipped_background_weights_classify_rendered_photos() {
             });
         }
     }
-    let predicted =
-        shotgrade_train::background::predict(&net, &examples, config.input_size, &device);
+    let predicted = shotgrade_train::background::predict_ensemble(
+        &ensemble.members,
+        &examples,
+        config.input_size,
+        &device,
+    );
     let correct = predicted
         .iter()
         .zip(&examples)

@@ -1,0 +1,164 @@
+//! Snapshot ensembles of the background network: several checkpoints of one training run
+//! written into one weights file (`shotgrade_models::BackgroundEnsemble`), whose probabilities
+//! the grader averages.
+
+use burn::tensor::Device;
+use serde::Serialize;
+use shotgrade_models::weights::{self, NetKind};
+use shotgrade_models::{BackgroundEnsemble, BackgroundNetConfig, load_net};
+use std::path::{Path, PathBuf};
+
+use crate::background::TrainError;
+
+/// What went into an ensemble file.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleReport {
+    pub out: String,
+    /// The snapshot files, in member order.
+    pub members: Vec<String>,
+    /// Each member's training step, where its file records it.
+    pub steps: Vec<Option<usize>>,
+}
+
+/// Loads background networks — single networks or ensembles — and returns all their members
+/// with the config they share (its [`BackgroundNetConfig::snapshots`] cleared). Errors if the
+/// files' networks differ in shape: their probabilities could not be averaged over one input.
+pub fn load_background_members(
+    files: &[PathBuf],
+    device: &Device,
+) -> Result<(BackgroundEnsemble, BackgroundNetConfig), TrainError> {
+    let mut members = Vec::new();
+    let mut shape: Option<BackgroundNetConfig> = None;
+    for path in files {
+        let (ensemble, config) = load_net::<BackgroundEnsemble>(path, device)?;
+        let config = BackgroundNetConfig {
+            snapshots: None,
+            ..config
+        };
+        match &shape {
+            Some(first) if *first != config => {
+                return Err(TrainError::Settings(format!(
+                    "{} holds a network of another shape than {}; snapshots of one ensemble \
+                     must share the input size, channels and median planes",
+                    path.display(),
+                    files[0].display()
+                )));
+            }
+            Some(_) => {}
+            None => shape = Some(config),
+        }
+        members.extend(ensemble.members);
+    }
+    let config = shape.ok_or_else(|| TrainError::Settings("no background weights given".into()))?;
+    Ok((BackgroundEnsemble { members }, config))
+}
+
+/// Writes the members of `files` as one ensemble into `out/background.safetensors`, recording
+/// the source files and their training steps in the file's metadata.
+pub fn write_background_ensemble(
+    files: &[PathBuf],
+    out: &Path,
+) -> Result<EnsembleReport, TrainError> {
+    let device = Device::flex();
+    let (ensemble, config) = load_background_members(files, &device)?;
+    let steps: Vec<Option<usize>> = files
+        .iter()
+        .map(|f| {
+            let bytes = weights::read_file(f).ok()?;
+            let header =
+                weights::read_header(&bytes, &f.display().to_string(), NetKind::Background).ok()?;
+            header.metadata.get("shotgrade.train.step")?.parse().ok()
+        })
+        .collect();
+    let config = BackgroundNetConfig {
+        snapshots: Some(ensemble.members.len()),
+        ..config
+    };
+    crate::schedule::create_out_dir(out)?;
+    let path = out.join(NetKind::Background.file_name());
+    let members: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let meta = vec![
+        ("shotgrade.ensemble.members".to_string(), members.join(";")),
+        (
+            "shotgrade.ensemble.steps".to_string(),
+            steps
+                .iter()
+                .map(|s| s.map_or_else(|| "?".to_string(), |s| s.to_string()))
+                .collect::<Vec<_>>()
+                .join(";"),
+        ),
+    ];
+    weights::save_net(
+        &ensemble,
+        NetKind::Background,
+        &config.to_string(),
+        true,
+        &meta,
+        &path,
+    )?;
+    Ok(EnsembleReport {
+        out: path.display().to_string(),
+        members,
+        steps,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save(config: &BackgroundNetConfig, step: usize, path: &Path) {
+        let net = config.init(&Device::flex());
+        let meta = [("shotgrade.train.step".to_string(), step.to_string())];
+        weights::save_net(
+            &net,
+            NetKind::Background,
+            &config.to_string(),
+            true,
+            &meta,
+            path,
+        )
+        .expect("save");
+    }
+
+    /// Two checkpoints become one file of two members that records where they came from;
+    /// adding the ensemble file to a third checkpoint flattens it; shapes must agree.
+    #[test]
+    fn writes_flattens_and_checks_shapes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = BackgroundNetConfig::new().with_median_colours(Some(true));
+        let files: Vec<PathBuf> = [300, 200, 100]
+            .iter()
+            .map(|&step| {
+                let path = dir
+                    .path()
+                    .join(format!("background.step{step}.safetensors"));
+                save(&config, step, &path);
+                path
+            })
+            .collect();
+        let out = dir.path().join("pair");
+        let report = write_background_ensemble(&files[..2], &out).expect("ensemble");
+        assert_eq!(report.steps, vec![Some(300), Some(200)]);
+        let device = Device::flex();
+        let (pair, c) =
+            load_net::<BackgroundEnsemble>(&out.join("background.safetensors"), &device)
+                .expect("load");
+        assert_eq!((pair.members.len(), c.snapshots), (2, Some(2)));
+        assert!(c.has_median_colours());
+
+        let (three, shared) = load_background_members(
+            &[out.join("background.safetensors"), files[2].clone()],
+            &device,
+        )
+        .expect("members");
+        assert_eq!((three.members.len(), shared.snapshots), (3, None));
+
+        let plain = dir.path().join("plain.safetensors");
+        save(&BackgroundNetConfig::new(), 1, &plain);
+        let e = write_background_ensemble(&[files[0].clone(), plain], &dir.path().join("bad"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("another shape"), "{e}");
+    }
+}
