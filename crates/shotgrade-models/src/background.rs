@@ -184,6 +184,9 @@ impl BackgroundNet {
     /// Panics on an empty slice (a programming error: callers hold at least one network).
     pub fn ensemble_probabilities(nets: &[BackgroundNet], x: Tensor<4>) -> Tensor<2> {
         let (first, rest) = nets.split_first().expect("at least one network");
+        if rest.is_empty() {
+            return first.probabilities(x);
+        }
         let sum = rest
             .iter()
             .fold(first.probabilities(x.clone()), |acc, net| {

@@ -196,26 +196,8 @@ impl Models {
             message: e.to_string(),
         })?;
         let [(_, b), (_, p), (_, e)] = weights::paths_in(dir);
-        let background_config = self.configs.background.to_string();
-        match self.background.members.as_slice() {
-            // The layout of a single network's file, which every build can read.
-            [single] if self.configs.background.snapshots.is_none() => weights::save_net(
-                single,
-                NetKind::Background,
-                &background_config,
-                trained,
-                extra,
-                &b,
-            )?,
-            _ => weights::save_net(
-                &self.background,
-                NetKind::Background,
-                &background_config,
-                trained,
-                extra,
-                &b,
-            )?,
-        }
+        self.background
+            .save(&self.configs.background, trained, extra, &b)?;
         weights::save_net(
             &self.position,
             NetKind::Position,
@@ -397,6 +379,28 @@ impl Network for BackgroundNet {
     }
 }
 
+impl BackgroundEnsemble {
+    /// Writes the ensemble with its header to `path`: without
+    /// [`BackgroundNetConfig::snapshots`], its one network under the plain tensor names (the
+    /// layout every build reads; [`Network::load`] below reads it back), otherwise every member
+    /// as `members.N.…`.
+    pub fn save(
+        &self,
+        config: &BackgroundNetConfig,
+        trained: bool,
+        extra: &[(String, String)],
+        path: &Path,
+    ) -> Result<(), WeightsError> {
+        let (kind, json) = (NetKind::Background, config.to_string());
+        match self.members.as_slice() {
+            [single] if config.snapshots.is_none() => {
+                weights::save_net(single, kind, &json, trained, extra, path)
+            }
+            _ => weights::save_net(self, kind, &json, trained, extra, path),
+        }
+    }
+}
+
 impl Network for BackgroundEnsemble {
     type Config = BackgroundNetConfig;
     const KIND: NetKind = NetKind::Background;
@@ -455,8 +459,8 @@ pub fn load_net<N: Network>(path: &Path, device: &Device) -> Result<(N, N::Confi
 }
 
 /// Reads a weights file's header, rebuilds and checks the config it records, builds the
-/// network and loads the tensors into it.
-fn net_from_bytes<N: Network>(
+/// network and loads the tensors into it. `file` names it in errors.
+pub fn net_from_bytes<N: Network>(
     bytes: Vec<u8>,
     file: &str,
     device: &Device,

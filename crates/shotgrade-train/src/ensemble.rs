@@ -5,7 +5,7 @@
 use burn::tensor::Device;
 use serde::Serialize;
 use shotgrade_models::weights::{self, NetKind};
-use shotgrade_models::{BackgroundEnsemble, BackgroundNetConfig, load_net};
+use shotgrade_models::{BackgroundEnsemble, BackgroundNetConfig, net_from_bytes};
 use std::path::{Path, PathBuf};
 
 use crate::background::TrainError;
@@ -20,17 +20,30 @@ pub struct EnsembleReport {
     pub steps: Vec<Option<usize>>,
 }
 
-/// Loads background networks — single networks or ensembles — and returns all their members
-/// with the config they share (its [`BackgroundNetConfig::snapshots`] cleared). Errors if the
-/// files' networks differ in shape: their probabilities could not be averaged over one input.
+/// Background networks loaded from several files, flattened into one ensemble.
+pub struct LoadedMembers {
+    pub ensemble: BackgroundEnsemble,
+    /// The config the networks share, its [`BackgroundNetConfig::snapshots`] cleared.
+    pub config: BackgroundNetConfig,
+    /// Each file's training step, where its header records one.
+    pub steps: Vec<Option<usize>>,
+}
+
+/// Loads background networks — single networks or ensembles — reading each file once, and
+/// returns all their members. Errors if the files' networks differ in shape: their
+/// probabilities could not be averaged over one input.
 pub fn load_background_members(
     files: &[PathBuf],
     device: &Device,
-) -> Result<(BackgroundEnsemble, BackgroundNetConfig), TrainError> {
+) -> Result<LoadedMembers, TrainError> {
     let mut members = Vec::new();
+    let mut steps = Vec::with_capacity(files.len());
     let mut shape: Option<BackgroundNetConfig> = None;
     for path in files {
-        let (ensemble, config) = load_net::<BackgroundEnsemble>(path, device)?;
+        let file = path.display().to_string();
+        let bytes = weights::read_file(path)?;
+        let (ensemble, config, header) =
+            net_from_bytes::<BackgroundEnsemble>(bytes, &file, device)?;
         let config = BackgroundNetConfig {
             snapshots: None,
             ..config
@@ -38,19 +51,28 @@ pub fn load_background_members(
         match &shape {
             Some(first) if *first != config => {
                 return Err(TrainError::Settings(format!(
-                    "{} holds a network of another shape than {}; snapshots of one ensemble \
+                    "{file} holds a network of another shape than {}; snapshots of one ensemble \
                      must share the input size, channels and median planes",
-                    path.display(),
                     files[0].display()
                 )));
             }
             Some(_) => {}
             None => shape = Some(config),
         }
+        steps.push(
+            header
+                .metadata
+                .get("shotgrade.train.step")
+                .and_then(|s| s.parse().ok()),
+        );
         members.extend(ensemble.members);
     }
     let config = shape.ok_or_else(|| TrainError::Settings("no background weights given".into()))?;
-    Ok((BackgroundEnsemble { members }, config))
+    Ok(LoadedMembers {
+        ensemble: BackgroundEnsemble { members },
+        config,
+        steps,
+    })
 }
 
 /// Writes the members of `files` as one ensemble into `out/background.safetensors`, recording
@@ -59,17 +81,11 @@ pub fn write_background_ensemble(
     files: &[PathBuf],
     out: &Path,
 ) -> Result<EnsembleReport, TrainError> {
-    let device = Device::flex();
-    let (ensemble, config) = load_background_members(files, &device)?;
-    let steps: Vec<Option<usize>> = files
-        .iter()
-        .map(|f| {
-            let bytes = weights::read_file(f).ok()?;
-            let header =
-                weights::read_header(&bytes, &f.display().to_string(), NetKind::Background).ok()?;
-            header.metadata.get("shotgrade.train.step")?.parse().ok()
-        })
-        .collect();
+    let LoadedMembers {
+        ensemble,
+        config,
+        steps,
+    } = load_background_members(files, &Device::flex())?;
     let config = BackgroundNetConfig {
         snapshots: Some(ensemble.members.len()),
         ..config
@@ -88,14 +104,7 @@ pub fn write_background_ensemble(
                 .join(";"),
         ),
     ];
-    weights::save_net(
-        &ensemble,
-        NetKind::Background,
-        &config.to_string(),
-        true,
-        &meta,
-        &path,
-    )?;
+    ensemble.save(&config, true, &meta, &path)?;
     Ok(EnsembleReport {
         out: path.display().to_string(),
         members,
@@ -106,6 +115,7 @@ pub fn write_background_ensemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shotgrade_models::load_net;
 
     fn save(config: &BackgroundNetConfig, step: usize, path: &Path) {
         let net = config.init(&Device::flex());
@@ -147,7 +157,11 @@ mod tests {
         assert_eq!((pair.members.len(), c.snapshots), (2, Some(2)));
         assert!(c.has_median_colours());
 
-        let (three, shared) = load_background_members(
+        let LoadedMembers {
+            ensemble: three,
+            config: shared,
+            ..
+        } = load_background_members(
             &[out.join("background.safetensors"), files[2].clone()],
             &device,
         )
@@ -160,5 +174,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("another shape"), "{e}");
+    }
+
+    /// A file that is not a background weights file — garbage bytes, another network's
+    /// weights, a missing file — stops the ensemble with an error that names it.
+    #[test]
+    fn bad_files_get_clear_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("good.safetensors");
+        save(&BackgroundNetConfig::new(), 1, &good);
+        let garbage = dir.path().join("garbage.safetensors");
+        std::fs::write(&garbage, b"\xff\xff\xff\xffnot a safetensors file").expect("write");
+        let other = dir.path().join("position.safetensors");
+        let position = shotgrade_models::PositionNetConfig::new().init(&Device::flex());
+        weights::save_net(
+            &position,
+            NetKind::Position,
+            &shotgrade_models::PositionNetConfig::new().to_string(),
+            true,
+            &[],
+            &other,
+        )
+        .expect("save");
+        let missing = dir.path().join("missing.safetensors");
+        for (bad, expected) in [
+            (&garbage, "not a valid safetensors file"),
+            (&other, "holds the `position` network"),
+            (&missing, "cannot read"),
+        ] {
+            let e =
+                write_background_ensemble(&[good.clone(), bad.clone()], &dir.path().join("out"))
+                    .unwrap_err()
+                    .to_string();
+            assert!(
+                e.contains(expected) && e.contains(&bad.display().to_string()),
+                "{e}"
+            );
+        }
+        assert!(!dir.path().join("out/background.safetensors").exists());
     }
 }

@@ -120,8 +120,8 @@ pub fn eval_background(
     sizes: EvalSizes,
 ) -> Result<BackgroundEval, TrainError> {
     let device = Device::flex();
-    let (ensemble, config) = load_background_members(weights, &device)?;
-    let nets = ensemble.members;
+    let loaded = load_background_members(weights, &device)?;
+    let (nets, config) = (loaded.ensemble.members, loaded.config);
     let config_size = config.input_size;
     let assets = Assets::load(assets_dir, 320, 640)?;
     let first_seed = match sizes.background_split {
