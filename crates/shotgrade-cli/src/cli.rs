@@ -475,6 +475,12 @@ pub struct TrainBackgroundArgs {
     /// themselves: steadier checkpoints where consecutive ones differ by a point.
     #[arg(long, value_parser = parse_decay)]
     pub weight_average: Option<f32>,
+    /// Side of the network's square input for this run, a multiple of 64 (also with
+    /// --init-from: the weights fit any size). Progressive resizing: a first cycle at 64 px
+    /// runs the network at a quarter of the cost; continue at 128, the size the grader uses
+    /// unless the weights file says otherwise [default: 128, or the --init-from file's]
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u16).range(64..=1024))]
+    pub input_size: Option<u16>,
     #[command(flatten)]
     pub reuse: ReuseArgs,
 }

@@ -63,6 +63,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 reuse,
                 reuse_pool,
                 weight_average: a.weight_average,
+                input_size: a.input_size.map(usize::from),
                 compose: ComposeSettings {
                     max_side: a.max_side,
                     ..defaults.compose

@@ -147,6 +147,8 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "--median-colours",
                 "--weight-average",
                 "0.9",
+                "--input-size",
+                "64",
             ],
         ),
         ("position", vec![]),
@@ -182,6 +184,7 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "{settings}"
             );
             assert!(settings.contains("weight_average: Some(0.9)"), "{settings}");
+            assert!(settings.contains("input_size: 64,"), "{settings}");
             assert_eq!(
                 metrics["composites_rendered"], 6,
                 "3 per batch of 4: {metrics}"
@@ -237,14 +240,19 @@ fn every_network_trains_continues_evaluates_and_scores() {
         let file = out.join(format!("{net}.safetensors"));
         assert!(file.is_file(), "{net}: weights written");
 
-        // Continuing from the saved file keeps its shape and runs.
+        // Continuing from the saved file keeps its shape and runs; the background network
+        // continues at another input size (progressive resizing), which eval and score use.
         let again = dir.path().join(format!("{net}-continued"));
-        train(
-            net,
-            &assets,
-            &again,
-            &["--init-from", file.to_str().expect("utf-8")],
-        );
+        let mut continued = vec!["--init-from", file.to_str().expect("utf-8")];
+        if net == "background" {
+            continued.extend(["--input-size", "128"]);
+        }
+        train(net, &assets, &again, &continued);
+        if net == "background" {
+            let m = std::fs::read_to_string(again.join("background.metrics.json"))
+                .expect("metrics written");
+            assert!(m.contains("input_size: 128,"), "{m}");
+        }
         std::fs::create_dir_all(&weights).expect("mkdir");
         std::fs::copy(
             again.join(format!("{net}.safetensors")),
@@ -395,6 +403,12 @@ fn training_refuses_bad_settings_and_missing_assets() {
         &dir.path().join("o"),
     );
     assert!(err.contains("the decay must be in [0, 1)"), "{err}");
+    let err = refused(
+        &["train", "background", "--input-size", "96"],
+        &assets,
+        &dir.path().join("o"),
+    );
+    assert!(err.contains("multiple of 64, got 96"), "{err}");
     let err = refused(
         &["train", "background", "--stage-channels", "8,8,8"],
         &assets,

@@ -73,7 +73,6 @@ const HEAD_GRID: usize = 4;
 impl BackgroundNetConfig {
     pub fn init(&self, device: &Device) -> BackgroundNet {
         let [c1, c2, c3, c4] = self.stage_channels;
-        let grid = self.input_size / TRUNK_STRIDE;
         let concat = 2 * c4 + self.input_channels();
         BackgroundNet {
             stem: conv(3, self.stem_channels, [3, 3], 2, 1, false, device),
@@ -87,13 +86,18 @@ impl BackgroundNetConfig {
             colour_pool: AvgPool2dConfig::new([TRUNK_STRIDE, TRUNK_STRIDE])
                 .with_strides([TRUNK_STRIDE, TRUNK_STRIDE])
                 .init(),
-            head_pool: {
-                let k = (grid / HEAD_GRID).max(1);
-                AvgPool2dConfig::new([k, k]).with_strides([k, k]).init()
-            },
+            head_pool: self.head_pool(),
             classifier: LinearConfig::new(concat * HEAD_GRID * HEAD_GRID, self.classes)
                 .init(device),
         }
+    }
+
+    /// The pool that brings the trunk's grid (`input_size / 16`) down to the head's 4 × 4.
+    /// It holds no weights, so one network runs at any valid input size once this is rebuilt
+    /// ([`BackgroundNet::with_input_size`]).
+    fn head_pool(&self) -> AvgPool2d {
+        let k = (self.input_size / TRUNK_STRIDE / HEAD_GRID).max(1);
+        AvgPool2dConfig::new([k, k]).with_strides([k, k]).init()
     }
 
     /// The networks of a [`BackgroundEnsemble`] of this config ([`Self::snapshots`]), each
@@ -143,6 +147,16 @@ impl BackgroundNetConfig {
 }
 
 impl BackgroundNet {
+    /// The same weights for inputs of `config.input_size` (which must pass
+    /// [`BackgroundNetConfig::validate`]): every layer but the head's pool is independent of
+    /// the input size, since the trunk is convolutional and the head always flattens a 4 × 4
+    /// grid. Why: progressive resizing — a first training cycle on 64-px inputs runs the
+    /// network at a quarter of the cost, and later cycles continue at 128 px.
+    pub fn with_input_size(mut self, config: &BackgroundNetConfig) -> Self {
+        self.head_pool = config.head_pool();
+        self
+    }
+
     /// Class logits. `[B, C, S, S] → [B, classes]`, `C` = [`BackgroundNetConfig::input_channels`]:
     /// the trunk sees the RGB image, the head its averaged colours and any median planes.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {

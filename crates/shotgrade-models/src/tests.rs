@@ -370,3 +370,29 @@ fn background_ensemble_averages_members_and_round_trips() {
 
     assert!(config.with_snapshots(Some(0)).validate().is_err());
 }
+
+/// Progressive resizing: a network's weights run at any valid input size once its head pool
+/// is rebuilt, and give exactly what a network built for that size with the same weights gives.
+#[test]
+fn background_net_runs_at_other_input_sizes() {
+    use burn::module::Module;
+    let config = BackgroundNetConfig::new().with_median_colours(Some(true));
+    let net = config.init(&device());
+    for size in [64, 192] {
+        let resized_config = config.clone().with_input_size(size);
+        resized_config.validate().expect("valid size");
+        let built = resized_config
+            .init(&device())
+            .load_record(net.clone().into_record());
+        let resized = net.clone().with_input_size(&resized_config);
+        let x = random([2, 6, size, size]);
+        let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
+        let (a, b) = (values(resized.forward(x.clone())), values(built.forward(x)));
+        assert_eq!(a.len(), 10, "{size} px");
+        assert!(
+            a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-5),
+            "{size} px: {a:?} vs {b:?}"
+        );
+    }
+    assert!(config.with_input_size(96).validate().is_err());
+}

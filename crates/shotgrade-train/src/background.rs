@@ -59,6 +59,10 @@ pub struct BackgroundTrainSettings {
     pub weight_average: Option<f32>,
     pub compose: ComposeSettings,
     pub config: BackgroundNetConfig,
+    /// Train at this input side instead of the config's (or the `--init-from` file's): the
+    /// weights do not depend on it ([`BackgroundNet::with_input_size`]), so a cycle on 64-px
+    /// inputs can start a chain that continues at the shipped 128 px. `None` keeps it.
+    pub input_size: Option<usize>,
 }
 
 /// Default number of composites kept for reuse: ~400 MB of 128-px inputs, enough that a batch
@@ -93,6 +97,7 @@ impl Default for BackgroundTrainSettings {
                 degrade_probability: 0.5,
             },
             config: BackgroundNetConfig::new(),
+            input_size: None,
         }
     }
 }
@@ -200,8 +205,13 @@ pub fn train_background(
     log: &mut dyn FnMut(&str),
 ) -> Result<BackgroundReport, TrainError> {
     let (train_device, eval_device) = settings.run.devices()?;
-    let (mut model, config) =
+    let (mut model, mut config) =
         starting_net::<BackgroundNet>(&settings.run, &settings.config, &train_device)?;
+    if let Some(size) = settings.input_size.filter(|&s| s != config.input_size) {
+        config.input_size = size;
+        config.validate().map_err(TrainError::Settings)?;
+        model = model.with_input_size(&config);
+    }
     if settings.run.batch_size < 2
         || settings.run.eval_every == 0
         || !(0.0..1.0).contains(&settings.real_fraction)
