@@ -470,6 +470,12 @@ pub struct TrainBackgroundArgs {
     #[arg(long, value_delimiter = ',', value_name = "C1,C2,C3,C4",
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub stage_channels: Option<Vec<u16>>,
+    /// Add a per-cell layer of this many features (1×1 conv, batch norm, ReLU) over the colours
+    /// the head sees, so it can threshold them sharply — e.g. white (every channel ≥ 250)
+    /// against off-white `solid` — instead of weighing them linearly (a new run only;
+    /// --init-from keeps the file's shape) [default: none]
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub colour_features: Option<u16>,
     /// Keep an exponential moving average of the weights with this decay per step (e.g. 0.998,
     /// an average over the last ~500 steps) and evaluate and save it instead of the weights
     /// themselves: steadier checkpoints where consecutive ones differ by a point.

@@ -70,6 +70,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 },
                 config: BackgroundNetConfig {
                     median_colours: a.median_colours.then_some(true),
+                    colour_features: a.colour_features.map(usize::from),
                     stage_channels: match &a.stage_channels {
                         Some(c) => <[u16; 4]>::try_from(c.as_slice())
                             .context("--stage-channels takes four numbers")?

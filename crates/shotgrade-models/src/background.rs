@@ -34,6 +34,14 @@ pub struct BackgroundNetConfig {
     /// config derive gives other fields no serde default): `None` means without.
     #[config(default = "None")]
     pub median_colours: Option<bool>,
+    /// Width of a per-cell nonlinear layer on the head's colour inputs (the averaged colours and
+    /// any median planes): a 1×1 conv, batch norm and ReLU ([`ColourFeatures`]) whose outputs
+    /// join the head next to the raw colours. Why: without it the class logits are linear in
+    /// the colours, so the head cannot put a sharp, per-cell threshold at the white /
+    /// off-white boundary (every channel ≥ 250) — the boundary most of the 64-px network's
+    /// errors sit on. `None`: without (every file written before the field).
+    #[config(default = "None")]
+    pub colour_features: Option<usize>,
     /// How many snapshot networks of this shape a weights file holds, as a
     /// [`BackgroundEnsemble`] (tensors `members.N.…`). `None` — every file written before
     /// ensembles — holds one network under the plain tensor names.
@@ -60,8 +68,31 @@ pub struct BackgroundNet {
     pub branch3x3: Bottleneck3x3,
     pub branch5x5: Bottleneck5x5,
     pub colour_pool: AvgPool2d,
+    pub colour_features: Option<ColourFeatures>,
     pub head_pool: AvgPool2d,
     pub classifier: Linear,
+}
+
+/// [`BackgroundNetConfig::colour_features`]: a 1×1 conv, batch norm and ReLU over the colour
+/// planes on the trunk's grid, so each cell's colours pass a learned threshold before the
+/// linear head.
+#[derive(Module, Debug)]
+pub struct ColourFeatures {
+    pub conv: Conv2d,
+    pub bn: BatchNorm,
+}
+
+impl ColourFeatures {
+    fn new(cin: usize, cout: usize, device: &Device) -> Self {
+        ColourFeatures {
+            conv: conv(cin, cout, [1, 1], 1, 1, false, device),
+            bn: BatchNormConfig::new(cout).init(device),
+        }
+    }
+
+    fn forward(&self, colour: Tensor<4>) -> Tensor<4> {
+        relu(self.bn.forward(self.conv.forward(colour)))
+    }
 }
 
 /// Trunk downsampling factor: stem 2 × three stride-2 stages; also the side of the median
@@ -73,7 +104,7 @@ const HEAD_GRID: usize = 4;
 impl BackgroundNetConfig {
     pub fn init(&self, device: &Device) -> BackgroundNet {
         let [c1, c2, c3, c4] = self.stage_channels;
-        let concat = 2 * c4 + self.input_channels();
+        let concat = 2 * c4 + self.input_channels() + self.colour_features.unwrap_or(0);
         BackgroundNet {
             stem: conv(3, self.stem_channels, [3, 3], 2, 1, false, device),
             stem_bn: BatchNormConfig::new(self.stem_channels).init(device),
@@ -86,6 +117,9 @@ impl BackgroundNetConfig {
             colour_pool: AvgPool2dConfig::new([TRUNK_STRIDE, TRUNK_STRIDE])
                 .with_strides([TRUNK_STRIDE, TRUNK_STRIDE])
                 .init(),
+            colour_features: self
+                .colour_features
+                .map(|k| ColourFeatures::new(self.input_channels(), k, device)),
             head_pool: self.head_pool(),
             classifier: LinearConfig::new(concat * HEAD_GRID * HEAD_GRID, self.classes)
                 .init(device),
@@ -135,6 +169,9 @@ impl BackgroundNetConfig {
         if self.snapshots == Some(0) {
             return Err("a background ensemble needs at least one snapshot".into());
         }
+        if self.colour_features == Some(0) {
+            return Err("background colour_features must be at least 1 when set".into());
+        }
         if self.input_size == 0 || !self.input_size.is_multiple_of(TRUNK_STRIDE * HEAD_GRID) {
             return Err(format!(
                 "background input_size must be a positive multiple of {}, got {}",
@@ -158,7 +195,8 @@ impl BackgroundNet {
     }
 
     /// Class logits. `[B, C, S, S] → [B, classes]`, `C` = [`BackgroundNetConfig::input_channels`]:
-    /// the trunk sees the RGB image, the head its averaged colours and any median planes.
+    /// the trunk sees the RGB image, the head its averaged colours and any median planes (and,
+    /// with [`BackgroundNetConfig::colour_features`], a nonlinear layer over them).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let colour = self.colour_pool.forward(x.clone());
         let image = if x.dims()[1] > 3 {
@@ -173,7 +211,12 @@ impl BackgroundNet {
         );
         let a = self.branch3x3.forward(y.clone());
         let b = self.branch5x5.forward(y);
-        let joined = self.head_pool.forward(Tensor::cat(vec![a, b, colour], 1));
+        let mut head = vec![a, b];
+        if let Some(features) = &self.colour_features {
+            head.push(features.forward(colour.clone()));
+        }
+        head.push(colour);
+        let joined = self.head_pool.forward(Tensor::cat(head, 1));
         self.classifier.forward(joined.flatten(1, 3))
     }
 
@@ -218,8 +261,12 @@ impl BackgroundNet {
         let (d, s) = self.stage3.macs(s);
         let (e, s) = self.stage4.macs(s);
         let (f, _) = self.branch3x3.macs(s);
-        let (g, _) = self.branch5x5.macs(s);
-        a + b + c + d + e + f + g + crate::linear_macs(&self.classifier)
+        let (g, [_, h, w]) = self.branch5x5.macs(s);
+        let colour = self.colour_features.as_ref().map_or(0, |k| {
+            let [cout, cin, _, _] = k.conv.weight.dims();
+            (cout * cin * h * w) as u64
+        });
+        a + b + c + d + e + f + g + colour + crate::linear_macs(&self.classifier)
     }
 }
 

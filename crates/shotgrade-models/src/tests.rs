@@ -44,6 +44,7 @@ fn background_net_shapes_and_seed_layers() {
     );
 
     background_median_planes_reach_the_head_only(&net);
+    background_colour_features_join_the_head(&net);
 
     // Fig. 3: three depthwise 3×3 layers, a 1×1 conv, max- and avg-pool in Bottleneck_3x3.
     let b3 = &net.stage1;
@@ -301,6 +302,57 @@ fn background_median_planes_reach_the_head_only(plain: &BackgroundNet) {
     let loaded = BackgroundNetConfig::load_binary(old.to_string().as_bytes()).expect("loads");
     assert_eq!(loaded, BackgroundNetConfig::new());
     assert!(!loaded.has_median_colours());
+}
+
+/// `colour_features` adds a 1×1 conv + BN + ReLU over the colour planes whose outputs widen the
+/// head; its tensors round-trip through a weights file, width 0 is refused, and a config
+/// written before the option existed loads without it.
+fn background_colour_features_join_the_head(plain: &BackgroundNet) {
+    let config = BackgroundNetConfig::new()
+        .with_input_size(64)
+        .with_median_colours(Some(true))
+        .with_colour_features(Some(8));
+    config.validate().expect("valid");
+    let net = config.init(&device());
+    let x = random([2, 6, 64, 64]);
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
+    let before = values(net.probabilities(x.clone()));
+    assert_eq!(before.len(), 10);
+    // 16 cells of 64 + 6 + 8 channels (the plain net's head: 16 cells of 64 + 3 at 128 px).
+    let width = |n: &BackgroundNet| n.classifier.weight.dims()[0];
+    assert_eq!(width(&net), width(plain) + (3 + 8) * 16);
+    let without = config.clone().with_colour_features(None).init(&device());
+    assert_eq!(
+        net.macs(64) - without.macs(64),
+        (6 * 8 * 16 + 8 * 16 * 5) as u64,
+        "1×1 conv over 4×4 cells plus the classifier's wider input"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = Models {
+        background: BackgroundEnsemble::single(net),
+        configs: ModelConfigs {
+            background: config.clone(),
+            ..ModelConfigs::default()
+        },
+        ..Models::untrained(ModelConfigs::default(), &device())
+    };
+    models.save_dir(dir.path(), true, &[]).expect("save");
+    let file = dir.path().join(NetKind::Background.file_name());
+    let (loaded, c) = load_net::<BackgroundNet>(&file, &device()).expect("loads");
+    assert_eq!(c, config);
+    let after = values(loaded.probabilities(x));
+    assert!(before.iter().zip(&after).all(|(p, q)| (p - q).abs() < 1e-5));
+
+    let e = config.with_colour_features(Some(0)).validate().unwrap_err();
+    assert!(e.contains("colour_features"), "{e}");
+    let mut old: serde_json::Value =
+        serde_json::from_str(&BackgroundNetConfig::new().to_string()).expect("json");
+    old.as_object_mut()
+        .expect("object")
+        .remove("colour_features");
+    let loaded = BackgroundNetConfig::load_binary(old.to_string().as_bytes()).expect("loads");
+    assert_eq!(loaded.colour_features, None);
 }
 
 /// A snapshot ensemble averages its members' probabilities; an ensemble of one is the network
