@@ -473,7 +473,8 @@ pub struct TrainBackgroundArgs {
     /// Add a per-cell layer of this many features (1×1 conv, batch norm, ReLU) over the colours
     /// the head sees, so it can threshold them sharply — e.g. white (every channel ≥ 250)
     /// against off-white `solid` — instead of weighing them linearly (a new run only;
-    /// --init-from keeps the file's shape) [default: none]
+    /// --init-from keeps the file's shape). Measured at K = 16 on the shipped recipe: no gain
+    /// (models/README.md) [default: none]
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub colour_features: Option<u16>,
     /// Keep an exponential moving average of the weights with this decay per step (e.g. 0.998,

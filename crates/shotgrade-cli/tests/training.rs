@@ -145,6 +145,8 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "--max-side",
                 "200",
                 "--median-colours",
+                "--colour-features",
+                "4",
                 "--weight-average",
                 "0.9",
                 "--input-size",
@@ -177,12 +179,14 @@ fn every_network_trains_continues_evaluates_and_scores() {
         if net == "background" {
             let settings = metrics["settings"].as_str().unwrap_or_default();
             assert!(settings.contains("max_side: 200"), "{settings}");
-            // The median planes and the weight average reach the run; eval and score below use
-            // the six-plane network (continued from this file, which keeps its config).
+            // The median planes, the colour features and the weight average reach the run; eval
+            // and score below use that network (continued from this file, which keeps its
+            // config).
             assert!(
                 settings.contains("median_colours: Some(true)"),
                 "{settings}"
             );
+            assert!(settings.contains("colour_features: Some(4)"), "{settings}");
             assert!(settings.contains("weight_average: Some(0.9)"), "{settings}");
             assert!(settings.contains("input_size: 64,"), "{settings}");
             assert_eq!(
