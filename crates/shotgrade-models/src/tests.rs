@@ -294,14 +294,18 @@ fn background_median_planes_reach_the_head_only(plain: &BackgroundNet) {
         plain.classifier.weight.dims()[0] + 3 * 16
     );
 
-    let mut old: serde_json::Value =
-        serde_json::from_str(&BackgroundNetConfig::new().to_string()).expect("json");
-    old.as_object_mut()
-        .expect("object")
-        .remove("median_colours");
-    let loaded = BackgroundNetConfig::load_binary(old.to_string().as_bytes()).expect("loads");
+    let loaded = background_config_without("median_colours");
     assert_eq!(loaded, BackgroundNetConfig::new());
     assert!(!loaded.has_median_colours());
+}
+
+/// The default background config as a file written before `field` existed records it: its
+/// JSON without that field, loaded back.
+fn background_config_without(field: &str) -> BackgroundNetConfig {
+    let mut old: serde_json::Value =
+        serde_json::from_str(&BackgroundNetConfig::new().to_string()).expect("json");
+    old.as_object_mut().expect("object").remove(field);
+    BackgroundNetConfig::load_binary(old.to_string().as_bytes()).expect("loads")
 }
 
 /// `colour_features` adds a 1×1 conv + BN + ReLU over the colour planes whose outputs widen the
@@ -318,7 +322,8 @@ fn background_colour_features_join_the_head(plain: &BackgroundNet) {
     let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
     let before = values(net.probabilities(x.clone()));
     assert_eq!(before.len(), 10);
-    // 16 cells of 64 + 6 + 8 channels (the plain net's head: 16 cells of 64 + 3 at 128 px).
+    // The head flattens 16 cells of 2 × 64 trunk + 6 colour + 8 feature channels; the plain
+    // network's, 16 cells of 2 × 64 + 3.
     let width = |n: &BackgroundNet| n.classifier.weight.dims()[0];
     assert_eq!(width(&net), width(plain) + (3 + 8) * 16);
     let without = config.clone().with_colour_features(None).init(&device());
@@ -346,13 +351,10 @@ fn background_colour_features_join_the_head(plain: &BackgroundNet) {
 
     let e = config.with_colour_features(Some(0)).validate().unwrap_err();
     assert!(e.contains("colour_features"), "{e}");
-    let mut old: serde_json::Value =
-        serde_json::from_str(&BackgroundNetConfig::new().to_string()).expect("json");
-    old.as_object_mut()
-        .expect("object")
-        .remove("colour_features");
-    let loaded = BackgroundNetConfig::load_binary(old.to_string().as_bytes()).expect("loads");
-    assert_eq!(loaded.colour_features, None);
+    assert_eq!(
+        background_config_without("colour_features"),
+        BackgroundNetConfig::new()
+    );
 }
 
 /// A snapshot ensemble averages its members' probabilities; an ensemble of one is the network
