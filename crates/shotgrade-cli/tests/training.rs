@@ -386,6 +386,7 @@ fn training_refuses_bad_settings_and_missing_assets() {
     for (net, flag) in [
         ("background", "--reuse"),
         ("background", "--reuse-pool"),
+        ("background", "--colour-features"),
         ("experience", "--reuse"),
         ("experience", "--reuse-pool"),
     ] {

@@ -9,7 +9,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
-use crate::blocks::{Bottleneck3x3, Bottleneck5x5, Chw, Macs, conv};
+use crate::blocks::{Bottleneck3x3, Bottleneck5x5, Chw, Macs, bn, conv};
 
 /// Shape of the background network.
 #[derive(Config, Debug, PartialEq)]
@@ -86,7 +86,7 @@ impl ColourFeatures {
     fn new(cin: usize, cout: usize, device: &Device) -> Self {
         ColourFeatures {
             conv: conv(cin, cout, [1, 1], 1, 1, false, device),
-            bn: BatchNormConfig::new(cout).init(device),
+            bn: bn(cout, device),
         }
     }
 
@@ -263,8 +263,8 @@ impl BackgroundNet {
         let (f, _) = self.branch3x3.macs(s);
         let (g, [_, h, w]) = self.branch5x5.macs(s);
         let colour = self.colour_features.as_ref().map_or(0, |k| {
-            let [cout, cin, _, _] = k.conv.weight.dims();
-            (cout * cin * h * w) as u64
+            let cin = k.conv.weight.dims()[1];
+            k.conv.macs([cin, h, w]).0
         });
         a + b + c + d + e + f + g + colour + crate::linear_macs(&self.classifier)
     }

@@ -63,7 +63,7 @@ impl Macs for Conv2d {
     }
 }
 
-fn bn(channels: usize, device: &Device) -> BatchNorm {
+pub(crate) fn bn(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
