@@ -459,12 +459,26 @@ pub struct TrainBackgroundArgs {
     /// whose noise the 128 px input averages away, are never seen in training.
     #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(160..=2048))]
     pub max_side: u32,
+    /// Chance that a training composite's `white` or `solid` backdrop is drawn flat at the
+    /// boundary between the two classes: white 250–252, or light grey 243–249 for `solid`
+    /// (the class boundary is every channel ≥ 250). The validation set keeps the test
+    /// distribution (0). Measured as one more cycle on the shipped weights: no gain
+    /// (models/README.md).
+    #[arg(long, default_value_t = 0.0)]
+    pub boundary_share: f32,
     /// Give the network, besides the averaged thumbnail, the median native-pixel colour of each
     /// 16-px block of its input (three more input planes): the median of a white backdrop stays
     /// at 255 under noise, where the average falls into the off-white range of `solid`. Ignored
     /// with --init-from (a continued run keeps its network's config).
     #[arg(long)]
     pub median_colours: bool,
+    /// With --median-colours, three more input planes: each 16-px block's interquartile range
+    /// of native pixels per channel, the texture the thumbnail averages away — a flat
+    /// off-white backdrop spreads over a level or two, a white one under noise over tens, even
+    /// where their medians agree. Ignored with --init-from. Measured on the shipped recipe: no
+    /// gain (models/README.md).
+    #[arg(long, requires = "median_colours")]
+    pub colour_spread: bool,
     /// Output channels of the network's four trunk stages, wider for more capacity (a new run
     /// only; --init-from keeps the file's shape) [default: 24,32,48,64]
     #[arg(long, value_delimiter = ',', value_name = "C1,C2,C3,C4",

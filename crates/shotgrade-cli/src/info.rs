@@ -138,10 +138,11 @@ pub fn models(args: ModelsArgs) -> Result<()> {
         info(
             "background",
             {
-                let input = if models.configs.background.has_median_colours() {
-                    format!("6×{b}×{b} squash+medians")
-                } else {
-                    format!("3×{b}×{b} squash")
+                let config = &models.configs.background;
+                let input = match (config.has_median_colours(), config.has_colour_spread()) {
+                    (true, true) => format!("9×{b}×{b} squash+medians+spreads"),
+                    (true, false) => format!("6×{b}×{b} squash+medians"),
+                    _ => format!("3×{b}×{b} squash"),
                 };
                 match models.background.members.len() {
                     1 => input,

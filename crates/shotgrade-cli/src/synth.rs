@@ -32,6 +32,7 @@ pub fn run(args: SynthArgs) -> Result<()> {
         min_side: args.min_side,
         max_side: args.max_side,
         degrade_probability: args.degrade_probability,
+        ..ComposeSettings::default()
     };
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(args.count)

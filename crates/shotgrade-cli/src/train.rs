@@ -66,10 +66,12 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 input_size: a.input_size.map(usize::from),
                 compose: ComposeSettings {
                     max_side: a.max_side,
+                    boundary_share: a.boundary_share,
                     ..defaults.compose
                 },
                 config: BackgroundNetConfig {
                     median_colours: a.median_colours.then_some(true),
+                    colour_spread: a.colour_spread.then_some(true),
                     colour_features: a.colour_features.map(usize::from),
                     stage_channels: match &a.stage_channels {
                         Some(c) => <[u16; 4]>::try_from(c.as_slice())

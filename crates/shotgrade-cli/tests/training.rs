@@ -145,8 +145,11 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "--max-side",
                 "200",
                 "--median-colours",
+                "--colour-spread",
                 "--colour-features",
                 "4",
+                "--boundary-share",
+                "0.5",
                 "--weight-average",
                 "0.9",
                 "--input-size",
@@ -187,6 +190,8 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "{settings}"
             );
             assert!(settings.contains("colour_features: Some(4)"), "{settings}");
+            assert!(settings.contains("colour_spread: Some(true)"), "{settings}");
+            assert!(settings.contains("boundary_share: 0.5"), "{settings}");
             assert!(settings.contains("weight_average: Some(0.9)"), "{settings}");
             assert!(settings.contains("input_size: 64,"), "{settings}");
             assert_eq!(
@@ -408,6 +413,18 @@ fn training_refuses_bad_settings_and_missing_assets() {
         &dir.path().join("o"),
     );
     assert!(err.contains("the decay must be in [0, 1)"), "{err}");
+    let err = refused(
+        &["train", "background", "--colour-spread"],
+        &assets,
+        &dir.path().join("o"),
+    );
+    assert!(err.contains("--median-colours"), "{err}");
+    let err = refused(
+        &["train", "background", "--boundary-share", "1.5"],
+        &assets,
+        &dir.path().join("o"),
+    );
+    assert!(err.contains("boundary_share in [0, 1]"), "{err}");
     let err = refused(
         &["train", "background", "--input-size", "96"],
         &assets,

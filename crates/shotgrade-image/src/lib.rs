@@ -19,4 +19,6 @@ pub use error::{ErrorKind, ImageError};
 /// The decoded pixel type every function here takes and returns.
 pub use image::RgbImage;
 pub use load::{Limits, LoadedImage, load_bytes, load_path};
-pub use preprocess::{InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid, push_chw};
+pub use preprocess::{
+    BlockPlanes, InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid, push_chw,
+};

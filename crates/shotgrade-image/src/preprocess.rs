@@ -14,15 +14,32 @@ pub const LETTERBOX_FILL: u8 = 114;
 pub struct InputSpec {
     /// Background network: squash-resized RGB.
     pub background: u32,
-    /// Cell side of the background input's median-colour planes ([`push_median_planes`]), or
-    /// `None` for the plain `3 × S × S` input. Set from the background network's config.
-    pub background_median_cell: Option<u32>,
+    /// The background input's per-block planes after the RGB image ([`push_block_planes`]),
+    /// or `None` for the plain `3 × S × S` input. Set from the background network's config.
+    pub background_blocks: Option<BlockPlanes>,
     /// Position network: letterboxed RGB.
     pub position: u32,
     /// Experience network: the squash-resized image (global view, for aesthetics) and a
     /// native-resolution centre crop (detail view, for noise and blur) side by side, so the
     /// input is `3 × S × 2S`.
     pub experience: u32,
+}
+
+/// Per-block statistics of native pixels appended to the background input
+/// ([`push_block_planes`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockPlanes {
+    /// Block side, in input pixels.
+    pub cell: u32,
+    /// Besides the three median planes, three spread planes (interquartile range).
+    pub spread: bool,
+}
+
+impl BlockPlanes {
+    /// Planes appended: three medians, and three spreads with [`Self::spread`].
+    pub fn count(&self) -> u32 {
+        if self.spread { 6 } else { 3 }
+    }
 }
 
 /// One image's inputs, channel-major (`C × H × W`) `f32` in `[0, 1]`.
@@ -101,19 +118,15 @@ impl Preprocessor {
     }
 
     /// The background network's input: squash-resized, `3 × S × S`; with
-    /// [`InputSpec::background_median_cell`] followed by the three median-colour planes
-    /// ([`push_median_planes`]), `6 × S × S`.
+    /// [`InputSpec::background_blocks`] followed by the block planes ([`push_block_planes`]):
+    /// `6 × S × S` with the medians, `9 × S × S` with the spreads too.
     pub fn background_input(&mut self, src: &RgbImage) -> Vec<f32> {
         let side = self.spec.background;
-        let planes = if self.spec.background_median_cell.is_some() {
-            6
-        } else {
-            3
-        };
+        let planes = 3 + self.spec.background_blocks.map_or(0, |b| b.count());
         let mut out = Vec::with_capacity((planes * side * side) as usize);
         push_chw(&self.squash(src, side, side), &mut out);
-        if let Some(cell) = self.spec.background_median_cell {
-            push_median_planes(src, side, cell, &mut out);
+        if let Some(blocks) = self.spec.background_blocks {
+            push_block_planes(src, side, blocks, &mut out);
         }
         out
     }
@@ -160,20 +173,28 @@ pub fn on_jpeg_grid(offset: u32) -> u32 {
     offset - offset % JPEG_GRID
 }
 
-/// Appends three `side × side` planes (R, G, B in `[0, 1]`) that hold, in every `cell × cell`
-/// block, the median of that channel over the source pixels that nearest-neighbour sampling of
-/// `src` to `side × side` picks for the block (one native pixel per output pixel).
+/// Appends `side × side` planes of per-block statistics: in every `cell × cell` block, over the
+/// source pixels that nearest-neighbour sampling of `src` to `side × side` picks for the block
+/// (one native pixel per output pixel), each channel's median (R, G, B planes in `[0, 1]`) and,
+/// with [`BlockPlanes::spread`], each channel's interquartile range (three more planes).
 ///
-/// Why: the squash-resized view averages, and averaging is fooled exactly where the background
-/// classes meet. Gaussian noise on a white (255) backdrop is clipped at 255, so a thumbnail of it
-/// averages to ~247 under σ = 20 — the level of an off-white `solid` backdrop — while the median
-/// of native pixels stays at ~255: at least half the noisy pixels are clipped there. The median
-/// of untouched pixels is also blind to the few product pixels that stray into a border block.
-pub fn push_median_planes(src: &RgbImage, side: u32, cell: u32, out: &mut Vec<f32>) {
+/// Why the median: the squash-resized view averages, and averaging is fooled exactly where the
+/// background classes meet. Gaussian noise on a white (255) backdrop is clipped at 255, so a
+/// thumbnail of it averages to ~247 under σ = 20 — the level of an off-white `solid` backdrop —
+/// while the median of native pixels stays at ~255: at least half the noisy pixels are clipped
+/// there. The median of untouched pixels is also blind to the few product pixels that stray into
+/// a border block.
+///
+/// Why the spread: the median alone cannot tell a flat off-white backdrop of 246 from a white
+/// one that noise and JPEG pulled down to a median of 246; the flat one's native pixels spread
+/// over a level or two, the noisy one's over tens of levels — texture the thumbnail averages
+/// away.
+pub fn push_block_planes(src: &RgbImage, side: u32, blocks: BlockPlanes, out: &mut Vec<f32>) {
     let plane = (side * side) as usize;
     let start = out.len();
-    out.resize(start + 3 * plane, 0.0);
+    out.resize(start + blocks.count() as usize * plane, 0.0);
     let (w, h) = src.dimensions();
+    let cell = blocks.cell;
     if w == 0 || h == 0 || side == 0 || cell == 0 {
         return;
     }
@@ -197,13 +218,19 @@ pub fn push_median_planes(src: &RgbImage, side: u32, cell: u32, out: &mut Vec<f3
                     }
                 }
             }
-            for (c, s) in samples.iter_mut().enumerate() {
-                let mid = s.len() / 2;
-                let median = *s.select_nth_unstable(mid).1 as f32 / 255.0;
-                let channel = &mut out[start + c * plane..start + (c + 1) * plane];
+            let mut fill = |index: usize, value: f32| {
+                let channel = &mut out[start + index * plane..start + (index + 1) * plane];
                 for y in rows.clone() {
                     let row = (y * side) as usize;
-                    channel[row + cols.start as usize..row + cols.end as usize].fill(median);
+                    channel[row + cols.start as usize..row + cols.end as usize].fill(value);
+                }
+            };
+            for (c, s) in samples.iter_mut().enumerate() {
+                s.sort_unstable();
+                let n = s.len();
+                fill(c, s[n / 2] as f32 / 255.0);
+                if blocks.spread {
+                    fill(3 + c, (s[3 * n / 4] - s[n / 4]) as f32 / 255.0);
                 }
             }
         }
@@ -231,7 +258,7 @@ mod tests {
 
     const SPEC: InputSpec = InputSpec {
         background: 32,
-        background_median_cell: None,
+        background_blocks: None,
         position: 64,
         experience: 48,
     };
@@ -264,7 +291,10 @@ mod tests {
             }
         });
         let spec = InputSpec {
-            background_median_cell: Some(8),
+            background_blocks: Some(BlockPlanes {
+                cell: 8,
+                spread: false,
+            }),
             ..SPEC
         };
         let input = Preprocessor::new(spec).background_input(&img);
@@ -292,13 +322,65 @@ mod tests {
         );
     }
 
+    /// Golden test of the spread planes: a flat off-white block spreads over nothing, a white
+    /// one with every third pixel darkened by 60 over those 60 levels — although the medians of
+    /// a noisier white could match the flat one's.
+    #[test]
+    fn spread_planes_tell_a_flat_backdrop_from_a_noisy_one() {
+        let img = RgbImage::from_fn(64, 32, |x, y| {
+            if x >= 32 {
+                Rgb([246, 247, 248])
+            } else if (x + y) % 3 == 0 {
+                Rgb([195; 3])
+            } else {
+                Rgb([255; 3])
+            }
+        });
+        let spec = InputSpec {
+            background_blocks: Some(BlockPlanes {
+                cell: 16,
+                spread: true,
+            }),
+            ..SPEC
+        };
+        let input = Preprocessor::new(spec).background_input(&img);
+        let plane = 32 * 32;
+        assert_eq!(input.len(), 9 * plane);
+        for c in 0..3 {
+            let medians = &input[(3 + c) * plane..(4 + c) * plane];
+            let spreads = &input[(6 + c) * plane..(7 + c) * plane];
+            for y in 0..32 {
+                for x in 0..32 {
+                    let (median, spread) = if x < 16 {
+                        (255.0, 60.0)
+                    } else {
+                        (246.0 + c as f32, 0.0)
+                    };
+                    let i = y * 32 + x;
+                    assert!(
+                        (medians[i] * 255.0 - median).abs() < 1e-3,
+                        "({x}, {y}) c{c}"
+                    );
+                    assert!(
+                        (spreads[i] * 255.0 - spread).abs() < 1e-3,
+                        "({x}, {y}) c{c}"
+                    );
+                }
+            }
+        }
+    }
+
     /// Blocks that do not divide the side, and images smaller than the input, still fill every
     /// plane value with a source colour.
     #[test]
     fn median_planes_cover_ragged_blocks_and_small_images() {
         let img = RgbImage::from_fn(5, 3, |x, _| Rgb([(x * 50) as u8, 7, 9]));
         let mut out = Vec::new();
-        push_median_planes(&img, 20, 6, &mut out);
+        let blocks = BlockPlanes {
+            cell: 6,
+            spread: false,
+        };
+        push_block_planes(&img, 20, blocks, &mut out);
         assert_eq!(out.len(), 3 * 400);
         let reds: Vec<u8> = (0..5).map(|x| (x * 50) as u8).collect();
         assert!(

@@ -27,13 +27,20 @@ pub struct BackgroundNetConfig {
     #[config(default = 5)]
     pub classes: usize,
     /// Whether the input carries three median-colour planes after the RGB image (`6 × S × S`,
-    /// `shotgrade_image::push_median_planes` with blocks of [`TRUNK_STRIDE`]): the head then
+    /// `shotgrade_image::push_block_planes` with blocks of [`TRUNK_STRIDE`]): the head then
     /// sees, next to the averaged colours, each block's median native-pixel colour, which stays
     /// at 255 on a white backdrop under noise. An `Option` so that weights files written
     /// before the field existed still load (serde reads a missing `Option` as `None`; burn's
     /// config derive gives other fields no serde default): `None` means without.
     #[config(default = "None")]
     pub median_colours: Option<bool>,
+    /// With [`Self::median_colours`], whether three spread planes follow the median planes
+    /// (`9 × S × S`): each block's interquartile range of native pixels per channel. Why: a
+    /// flat off-white `solid` backdrop and a white one pulled down by noise and JPEG can share
+    /// a median; only the spread of their native pixels tells them apart, and the averaged
+    /// thumbnail has lost it. `None` means without (every file written before the field).
+    #[config(default = "None")]
+    pub colour_spread: Option<bool>,
     /// Width of a per-cell nonlinear layer on the head's colour inputs (the averaged colours and
     /// any median planes): a 1×1 conv, batch norm and ReLU ([`ColourFeatures`]) whose outputs
     /// join the head next to the raw colours. Why: without it the class logits are linear in
@@ -149,9 +156,15 @@ impl BackgroundNetConfig {
         self.snapshots.unwrap_or(1).max(1)
     }
 
-    /// Channels of the input: RGB, plus the median planes with [`Self::median_colours`].
+    /// Channels of the input: RGB, plus the median planes with [`Self::median_colours`], plus
+    /// the spread planes with [`Self::colour_spread`].
     pub fn input_channels(&self) -> usize {
-        if self.has_median_colours() { 6 } else { 3 }
+        3 + 3 * usize::from(self.has_median_colours()) + 3 * usize::from(self.has_colour_spread())
+    }
+
+    /// Whether the input carries the spread planes ([`Self::colour_spread`]).
+    pub fn has_colour_spread(&self) -> bool {
+        self.colour_spread == Some(true)
     }
 
     /// Whether the input carries the median planes ([`Self::median_colours`]).
@@ -168,6 +181,9 @@ impl BackgroundNetConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.snapshots == Some(0) {
             return Err("a background ensemble needs at least one snapshot".into());
+        }
+        if self.has_colour_spread() && !self.has_median_colours() {
+            return Err("background colour_spread needs median_colours".into());
         }
         if self.colour_features == Some(0) {
             return Err("background colour_features must be at least 1 when set".into());
@@ -195,7 +211,7 @@ impl BackgroundNet {
     }
 
     /// Class logits. `[B, C, S, S] → [B, classes]`, `C` = [`BackgroundNetConfig::input_channels`]:
-    /// the trunk sees the RGB image, the head its averaged colours and any median planes (and,
+    /// the trunk sees the RGB image, the head its averaged colours and any block planes (and,
     /// with [`BackgroundNetConfig::colour_features`], a nonlinear layer over them).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let colour = self.colour_pool.forward(x.clone());

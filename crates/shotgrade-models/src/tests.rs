@@ -44,6 +44,7 @@ fn background_net_shapes_and_seed_layers() {
     );
 
     background_median_planes_reach_the_head_only(&net);
+    background_spread_planes_widen_the_head(&net);
     background_colour_features_join_the_head(&net);
 
     // Fig. 3: three depthwise 3×3 layers, a 1×1 conv, max- and avg-pool in Bottleneck_3x3.
@@ -297,6 +298,41 @@ fn background_median_planes_reach_the_head_only(plain: &BackgroundNet) {
     let loaded = background_config_without("median_colours");
     assert_eq!(loaded, BackgroundNetConfig::new());
     assert!(!loaded.has_median_colours());
+}
+
+/// `colour_spread` adds three input planes after the medians, which reach the head only; it
+/// needs the median planes, and a config written before the option existed loads without it.
+fn background_spread_planes_widen_the_head(plain: &BackgroundNet) {
+    let config = BackgroundNetConfig::new()
+        .with_input_size(64)
+        .with_median_colours(Some(true))
+        .with_colour_spread(Some(true));
+    config.validate().expect("valid");
+    assert_eq!(config.input_channels(), 9);
+    let net = config.init(&device());
+    let x = random([2, 9, 64, 64]);
+    let logits = |t: Tensor<4>| net.forward(t).into_data().try_to_vec::<f32>().expect("f32");
+    let base = logits(x.clone());
+    assert_eq!(base.len(), 10);
+    let moved = logits(Tensor::cat(
+        vec![x.clone().narrow(1, 0, 6), x.clone().narrow(1, 6, 3) * 0.5],
+        1,
+    ));
+    assert!(base.iter().zip(&moved).any(|(a, b)| (a - b).abs() > 1e-6));
+    assert_eq!(
+        net.classifier.weight.dims()[0],
+        plain.classifier.weight.dims()[0] + 6 * 16
+    );
+
+    let err = config
+        .clone()
+        .with_median_colours(None)
+        .validate()
+        .expect_err("spread without medians");
+    assert!(err.contains("needs median_colours"), "{err}");
+    let loaded = background_config_without("colour_spread");
+    assert_eq!(loaded, BackgroundNetConfig::new());
+    assert!(!loaded.has_colour_spread());
 }
 
 /// The default background config as a file written before `field` existed records it: its

@@ -95,6 +95,7 @@ impl Default for BackgroundTrainSettings {
                 min_side: 160,
                 max_side: 320,
                 degrade_probability: 0.5,
+                ..ComposeSettings::default()
             },
             config: BackgroundNetConfig::new(),
             input_size: None,
@@ -217,6 +218,7 @@ pub fn train_background(
         || !(0.0..1.0).contains(&settings.real_fraction)
         || !(0.0..1.0).contains(&settings.replay_fraction)
         || settings.real_fraction + settings.replay_fraction >= 1.0
+        || !(0.0..=1.0).contains(&settings.compose.boundary_share)
         || settings.reuse == 0
         || (settings.reuse > 1 && settings.reuse_pool == 0)
         || settings
@@ -225,8 +227,8 @@ pub fn train_background(
     {
         return Err(TrainError::Settings(
             "need batch_size >= 2, eval_every >= 1, reuse >= 1 (with a pool of at least one \
-             composite), real_fraction and replay_fraction in [0, 1) with a sum below 1, a \
-             weight-average decay in [0, 1)"
+             composite), real_fraction and replay_fraction in [0, 1) with a sum below 1, \
+             boundary_share in [0, 1], a weight-average decay in [0, 1)"
                 .into(),
         ));
     }
@@ -255,8 +257,13 @@ pub fn train_background(
     let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
         .map(|i| TEST_SEED_BASE + i)
         .collect();
+    // The validation set keeps the test distribution whatever the training emphasis.
+    let val_compose = ComposeSettings {
+        boundary_share: 0.0,
+        ..settings.compose
+    };
     let synth_val: Vec<BackgroundExample> =
-        synthetic_background(&assets, &val_seeds, &settings.compose, &config)
+        synthetic_background(&assets, &val_seeds, &val_compose, &config)
             .into_iter()
             .map(|(e, _)| e)
             .collect();

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 use shotgrade_core::BackgroundClass;
-use shotgrade_image::{InputSpec, Limits, Preprocessor};
+use shotgrade_image::{BlockPlanes, InputSpec, Limits, Preprocessor};
 use shotgrade_models::BackgroundNetConfig;
 use shotgrade_synth::assets::{RealPhoto, real_photos};
 use shotgrade_synth::{Assets, ComposeSettings, Label, compose};
@@ -15,7 +15,7 @@ pub const TEST_SEED_BASE: u64 = 1 << 40;
 /// One preprocessed background-network example.
 #[derive(Debug, Clone)]
 pub struct BackgroundExample {
-    /// `C × S × S` in `[0, 1]`: the squash-resized image and any median planes
+    /// `C × S × S` in `[0, 1]`: the squash-resized image and any block planes
     /// ([`background_preprocessor`]).
     pub input: Vec<f32>,
     pub class: BackgroundClass,
@@ -26,11 +26,14 @@ pub fn preprocessor(size: u32) -> Preprocessor {
     Preprocessor::new(spec(size))
 }
 
-/// The preprocessor that makes a background network's inputs (with its median planes if the
+/// The preprocessor that makes a background network's inputs (with its block planes if the
 /// config asks for them).
 pub fn background_preprocessor(config: &BackgroundNetConfig) -> Preprocessor {
     Preprocessor::new(InputSpec {
-        background_median_cell: config.median_cell().map(|c| c as u32),
+        background_blocks: config.median_cell().map(|cell| BlockPlanes {
+            cell: cell as u32,
+            spread: config.has_colour_spread(),
+        }),
         ..spec(config.input_size as u32)
     })
 }
@@ -38,7 +41,7 @@ pub fn background_preprocessor(config: &BackgroundNetConfig) -> Preprocessor {
 fn spec(size: u32) -> InputSpec {
     InputSpec {
         background: size,
-        background_median_cell: None,
+        background_blocks: None,
         position: size,
         experience: size,
     }

@@ -135,6 +135,7 @@ pub fn eval_background(
         min_side: 160,
         max_side: 640,
         degrade_probability: 0.5,
+        ..ComposeSettings::default()
     };
     let (synth, labels): (Vec<_>, Vec<_>) =
         synthetic_background(&assets, &seeds, &settings, &config)
@@ -203,6 +204,7 @@ pub fn eval_position(
         min_side: 256,
         max_side: 640,
         degrade_probability: 0.3,
+        ..ComposeSettings::default()
     };
     let synth = synthetic_position(&assets, &seeds, &settings, size as u32);
     let synthetic = evaluate_position(&net, &levels, &synth, size, &device);
@@ -273,6 +275,7 @@ pub fn eval_experience(
         min_side: 320,
         max_side: 640,
         degrade_probability: 0.0,
+        ..ComposeSettings::default()
     };
     let pairs = synthetic_pairs(&assets, &seeds, &settings, side as u32);
     let synthetic = evaluate_experience(&net, &pairs, side, &device);

@@ -350,6 +350,7 @@ impl Default for ExperienceTrainSettings {
                 min_side: 320,
                 max_side: 640,
                 degrade_probability: 0.0,
+                ..ComposeSettings::default()
             },
             config: ExperienceNetConfig::new(),
         }

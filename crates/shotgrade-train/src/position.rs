@@ -157,6 +157,7 @@ impl Default for PositionTrainSettings {
                 min_side: 256,
                 max_side: 512,
                 degrade_probability: 0.3,
+                ..ComposeSettings::default()
             },
             config: PositionNetConfig::new(),
         }

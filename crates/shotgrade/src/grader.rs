@@ -4,7 +4,9 @@
 use rayon::prelude::*;
 use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
 use shotgrade_core::{DetectionDecoder, ModelOutputs, ScoringConfig};
-use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
+use shotgrade_image::{
+    BlockPlanes, InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage,
+};
 use shotgrade_models::{Batch, Models};
 use std::path::PathBuf;
 use thiserror::Error;
@@ -103,7 +105,14 @@ pub fn input_spec(models: &Models) -> InputSpec {
     let (b, p, e) = models.input_sizes();
     InputSpec {
         background: b as u32,
-        background_median_cell: models.configs.background.median_cell().map(|c| c as u32),
+        background_blocks: models
+            .configs
+            .background
+            .median_cell()
+            .map(|cell| BlockPlanes {
+                cell: cell as u32,
+                spread: models.configs.background.has_colour_spread(),
+            }),
         position: p as u32,
         experience: e as u32,
     }
