@@ -407,36 +407,24 @@ fn training_refuses_bad_settings_and_missing_assets() {
         );
     }
 
-    let err = refused(
-        &["train", "background", "--weight-average", "1"],
-        &assets,
-        &dir.path().join("o"),
-    );
-    assert!(err.contains("the decay must be in [0, 1)"), "{err}");
-    let err = refused(
-        &["train", "background", "--colour-spread"],
-        &assets,
-        &dir.path().join("o"),
-    );
-    assert!(err.contains("--median-colours"), "{err}");
-    let err = refused(
-        &["train", "background", "--boundary-share", "1.5"],
-        &assets,
-        &dir.path().join("o"),
-    );
-    assert!(err.contains("boundary_share in [0, 1]"), "{err}");
-    let err = refused(
-        &["train", "background", "--input-size", "96"],
-        &assets,
-        &dir.path().join("o"),
-    );
-    assert!(err.contains("multiple of 64, got 96"), "{err}");
-    let err = refused(
-        &["train", "background", "--stage-channels", "8,8,8"],
-        &assets,
-        &dir.path().join("o"),
-    );
-    assert!(err.contains("--stage-channels takes four numbers"), "{err}");
+    // Bad background options, each named in the error.
+    for (args, expected) in [
+        (
+            &["--weight-average", "1"][..],
+            "the decay must be in [0, 1)",
+        ),
+        (&["--colour-spread"], "--median-colours"),
+        (&["--boundary-share", "1.5"], "boundary_share in [0, 1]"),
+        (&["--input-size", "96"], "multiple of 64, got 96"),
+        (
+            &["--stage-channels", "8,8,8"],
+            "--stage-channels takes four numbers",
+        ),
+    ] {
+        let args = [&["train", "background"][..], args].concat();
+        let err = refused(&args, &assets, &dir.path().join("o"));
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
 
     for (net, flag, value) in [
         ("background", "--replay-fraction", "1.5"),
