@@ -279,21 +279,8 @@ fn background_median_planes_reach_the_head_only(plain: &BackgroundNet) {
         (config.input_channels(), config.median_cell()),
         (6, Some(16))
     );
-    let net = config.init(&device());
-    let x = random([2, 6, 128, 128]);
-    let logits = |t: Tensor<4>| net.forward(t).into_data().try_to_vec::<f32>().expect("f32");
-    let base = logits(x.clone());
-    assert_eq!(base.len(), 10);
-    let moved = logits(Tensor::cat(
-        vec![x.clone().narrow(1, 0, 3), x.clone().narrow(1, 3, 3) * 0.5],
-        1,
-    ));
-    assert!(base.iter().zip(&moved).any(|(a, b)| (a - b).abs() > 1e-6));
     // The plain network's head is three colour channels narrower.
-    assert_eq!(
-        net.classifier.weight.dims()[0],
-        plain.classifier.weight.dims()[0] + 3 * 16
-    );
+    planes_from_reach_the_head(&config, 3, plain);
 
     let loaded = background_config_without("median_colours");
     assert_eq!(loaded, BackgroundNetConfig::new());
@@ -309,20 +296,7 @@ fn background_spread_planes_widen_the_head(plain: &BackgroundNet) {
         .with_colour_spread(Some(true));
     config.validate().expect("valid");
     assert_eq!(config.input_channels(), 9);
-    let net = config.init(&device());
-    let x = random([2, 9, 64, 64]);
-    let logits = |t: Tensor<4>| net.forward(t).into_data().try_to_vec::<f32>().expect("f32");
-    let base = logits(x.clone());
-    assert_eq!(base.len(), 10);
-    let moved = logits(Tensor::cat(
-        vec![x.clone().narrow(1, 0, 6), x.clone().narrow(1, 6, 3) * 0.5],
-        1,
-    ));
-    assert!(base.iter().zip(&moved).any(|(a, b)| (a - b).abs() > 1e-6));
-    assert_eq!(
-        net.classifier.weight.dims()[0],
-        plain.classifier.weight.dims()[0] + 6 * 16
-    );
+    planes_from_reach_the_head(&config, 6, plain);
 
     let err = config
         .clone()
@@ -333,6 +307,30 @@ fn background_spread_planes_widen_the_head(plain: &BackgroundNet) {
     let loaded = background_config_without("colour_spread");
     assert_eq!(loaded, BackgroundNetConfig::new());
     assert!(!loaded.has_colour_spread());
+}
+
+/// A network of `config` whose input planes from `first` on are halved gives other logits,
+/// and its head is wider than the plain network's by every plane beyond RGB on each of the
+/// 16 cells.
+fn planes_from_reach_the_head(config: &BackgroundNetConfig, first: usize, plain: &BackgroundNet) {
+    let (channels, side) = (config.input_channels(), config.input_size);
+    let net = config.init(&device());
+    let x = random([2, channels, side, side]);
+    let logits = |t: Tensor<4>| net.forward(t).into_data().try_to_vec::<f32>().expect("f32");
+    let base = logits(x.clone());
+    assert_eq!(base.len(), 10);
+    let moved = logits(Tensor::cat(
+        vec![
+            x.clone().narrow(1, 0, first),
+            x.clone().narrow(1, first, channels - first) * 0.5,
+        ],
+        1,
+    ));
+    assert!(base.iter().zip(&moved).any(|(a, b)| (a - b).abs() > 1e-6));
+    assert_eq!(
+        net.classifier.weight.dims()[0],
+        plain.classifier.weight.dims()[0] + (channels - 3) * 16
+    );
 }
 
 /// The default background config as a file written before `field` existed records it: its
