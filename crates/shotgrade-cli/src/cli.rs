@@ -324,6 +324,47 @@ pub enum TrainCommand {
     /// chain) into one snapshot-ensemble weights file, whose probabilities the grader averages.
     /// No training: the files are loaded, checked to share one network shape and written.
     Ensemble(TrainEnsembleArgs),
+    /// The background model's second stage: a small classifier that decides white against
+    /// off-white (solid) from the image's border band (the distribution of its darkest channel
+    /// and of each channel, and how noisy the photo is) and splits the network's white + solid
+    /// probability accordingly. Trained on composites in about a minute, after the network;
+    /// written with the network's weights into OUT/background.safetensors.
+    Backdrop(TrainBackdropArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainBackdropArgs {
+    /// The trained background weights (a network or an ensemble) the stage joins.
+    #[arg(long, value_name = "FILE")]
+    pub network: PathBuf,
+    /// Output folder: background.safetensors (the networks and the stage) and
+    /// backdrop.metrics.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// The shared asset folder.
+    #[arg(long, value_name = "DIR", default_value = "../shared/assets")]
+    pub assets: PathBuf,
+    /// Training composite seeds; the white and solid ones among them (~40 %) are rendered.
+    #[arg(long, default_value_t = 30_000)]
+    pub composites: usize,
+    /// Validation composites (their own seeds, never the test or validation splits of `eval`)
+    /// that choose the epoch.
+    #[arg(long, default_value_t = 4_000)]
+    pub validation_composites: usize,
+    /// Width of the stage's hidden layer.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    #[arg(long, default_value_t = 60)]
+    pub epochs: usize,
+    /// Peak learning rate (cosine decay over the epochs).
+    #[arg(long, default_value_t = 3e-3)]
+    pub learning_rate: f64,
+    /// Seed of the training composites and the shuffling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads for rendering (default: all cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -57,6 +57,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         if files.len() > 1 {
             println!("background: snapshot ensemble of {} networks", files.len());
         }
+        if r.second_stage {
+            println!("background: network and its second stage (white against off-white)");
+        }
         let split = match sizes.background_split {
             BackgroundSplit::Test => "background, synthetic test",
             BackgroundSplit::Validation => "background, synthetic validation (160-640 px)",

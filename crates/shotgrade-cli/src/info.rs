@@ -3,6 +3,7 @@
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use shotgrade::core::{ProfileSet, ScoringConfig};
+use shotgrade::image::BACKDROP_FEATURES;
 use shotgrade::models::{Device, ModelConfigs, Models};
 use std::path::Path;
 
@@ -144,9 +145,13 @@ pub fn models(args: ModelsArgs) -> Result<()> {
                     (true, false) => format!("6×{b}×{b} squash+medians"),
                     _ => format!("3×{b}×{b} squash"),
                 };
-                match models.background.members.len() {
+                let input = match models.background.members.len() {
                     1 => input,
                     n => format!("{input} ×{n} snapshots"),
+                };
+                match config.backdrop_level {
+                    Some(_) => format!("{input} + {BACKDROP_FEATURES} backdrop statistics"),
+                    None => input,
                 }
             },
             pb,
@@ -189,19 +194,27 @@ pub fn models(args: ModelsArgs) -> Result<()> {
             &report.sha256
         }
     );
+    // The input column is as wide as its longest entry (a second stage lengthens it).
+    let w = report
+        .nets
+        .iter()
+        .map(|n| n.input.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(26);
     println!(
-        "{:<11} {:<26} {:>11} {:>9} {:>8}",
+        "{:<11} {:<w$} {:>11} {:>9} {:>8}",
         "NET", "INPUT", "PARAMETERS", "MMACs", "GFLOPs"
     );
     for n in &report.nets {
         println!(
-            "{:<11} {:<26} {:>11} {:>9.1} {:>8.3}",
+            "{:<11} {:<w$} {:>11} {:>9.1} {:>8.3}",
             n.net, n.input, n.parameters, n.mmacs, n.gflops
         );
     }
     let total: f64 = report.nets.iter().map(|n| n.gflops).sum();
     println!(
-        "{:<11} {:<26} {:>11} {:>9} {:>8.3}",
+        "{:<11} {:<w$} {:>11} {:>9} {:>8.3}",
         "total",
         "",
         report.nets.iter().map(|n| n.parameters).sum::<usize>(),

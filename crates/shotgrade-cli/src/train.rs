@@ -5,22 +5,28 @@ use shotgrade::models::BackgroundNetConfig;
 use shotgrade_synth::ComposeSettings;
 use shotgrade_train::ensemble::write_background_ensemble;
 use shotgrade_train::{
-    BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings, RunSettings, TwinLoss,
-    train_background, train_experience, train_position,
+    BackdropTrainSettings, BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings,
+    RunSettings, TwinLoss, train_backdrop, train_background, train_experience, train_position,
 };
 
 use crate::cli::{TrainCommand, TrainCommon, TwinLossArg};
+
+/// Starts `jobs` worker threads (default: one per core).
+fn start_workers(jobs: Option<usize>) -> Result<()> {
+    if let Some(jobs) = jobs {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    Ok(())
+}
 
 impl TrainCommon {
     /// Starts the worker threads and overrides the network's default run settings with the
     /// options given.
     fn apply(self, run: &mut RunSettings) -> Result<()> {
-        if let Some(jobs) = self.jobs {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(jobs.max(1))
-                .build_global()
-                .context("cannot start the worker threads")?;
-        }
+        start_workers(self.jobs)?;
         run.assets = self.assets;
         run.seed = self.seed;
         run.init_from = self.init_from;
@@ -118,6 +124,22 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             };
             a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_experience(&settings, &mut log)?)?
+        }
+        TrainCommand::Backdrop(a) => {
+            start_workers(a.jobs)?;
+            let settings = BackdropTrainSettings {
+                assets: a.assets,
+                network: a.network,
+                out: a.out,
+                composites: a.composites,
+                validation_composites: a.validation_composites,
+                width: a.width,
+                epochs: a.epochs,
+                learning_rate: a.learning_rate,
+                seed: a.seed,
+                ..BackdropTrainSettings::default()
+            };
+            serde_json::to_string_pretty(&train_backdrop(&settings, &mut log)?)?
         }
         TrainCommand::Ensemble(a) => serde_json::to_string_pretty(
             &write_background_ensemble(&a.snapshots, &a.out)

@@ -270,6 +270,38 @@ fn every_network_trains_continues_evaluates_and_scores() {
         .expect("copy weights");
     }
 
+    // The second stage joins the trained background network; eval and score below use both.
+    let staged = dir.path().join("backdrop");
+    let output = bin()
+        .args(["train", "backdrop", "--network"])
+        .arg(weights.join("background.safetensors"))
+        .arg("--assets")
+        .arg(&assets)
+        .arg("--out")
+        .arg(&staged)
+        .args(["--composites", "40", "--validation-composites", "30"])
+        .args(["--epochs", "2", "--width", "4", "--jobs", "2"])
+        .output()
+        .expect("run shotgrade");
+    let log = ok(output, "train backdrop");
+    assert!(log.contains("epoch 2/2"), "{log}");
+    let m: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(staged.join("backdrop.metrics.json")).expect("metrics written"),
+    )
+    .expect("metrics JSON");
+    let kept = m["training_examples"].as_u64().unwrap_or(0);
+    assert!((1..40).contains(&kept), "white and solid ones only: {m}");
+    assert_eq!(
+        m["validation_accuracy"].as_array().map(Vec::len),
+        Some(2),
+        "{m}"
+    );
+    std::fs::copy(
+        staged.join("background.safetensors"),
+        weights.join("background.safetensors"),
+    )
+    .expect("copy weights");
+
     let eval_json = dir.path().join("eval.json");
     let eval = run_eval(
         &["all", "--synthetic", "6", "--ladder-photos", "2"],
@@ -281,6 +313,7 @@ fn every_network_trains_continues_evaluates_and_scores() {
         .as_f64()
         .expect("background accuracy");
     assert!((0.0..=1.0).contains(&accuracy), "{eval}");
+    assert_eq!(eval["background"]["second_stage"], true, "{eval}");
     assert_eq!(
         eval["experience"]["ladder"].as_array().map(Vec::len),
         Some(3)
@@ -422,6 +455,22 @@ fn training_refuses_bad_settings_and_missing_assets() {
         ),
     ] {
         let args = [&["train", "background"][..], args].concat();
+        let err = refused(&args, &assets, &dir.path().join("o"));
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+
+    // The second stage: bad numbers, and a network file that is not there, named.
+    let missing = dir.path().join("no-network.safetensors");
+    let missing = missing.to_str().expect("utf-8");
+    for (args, expected) in [
+        (&["--network", missing, "--width", "0"][..], "need width"),
+        (
+            &["--network", missing, "--epochs", "0"],
+            "need width, epochs",
+        ),
+        (&["--network", missing], "no-network.safetensors"),
+    ] {
+        let args = [&["train", "backdrop"][..], args].concat();
         let err = refused(&args, &assets, &dir.path().join("o"));
         assert!(err.contains(expected), "{args:?}: {err}");
     }

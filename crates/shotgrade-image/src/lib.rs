@@ -10,11 +10,13 @@
 //! * [`Preprocessor`] resizes with `fast_image_resize` into the three networks' input tensors:
 //!   squash for the background and experience networks, letterbox for the position network.
 
+mod backdrop;
 mod error;
 pub mod jpeg;
 mod load;
 mod preprocess;
 
+pub use backdrop::{BACKDROP_FEATURES, backdrop_statistics, border_band_width, for_border_band};
 pub use error::{ErrorKind, ImageError};
 /// The decoded pixel type every function here takes and returns.
 pub use image::RgbImage;

@@ -283,26 +283,20 @@ struct BorderStats {
 pub const NEAR_WHITE: u8 = 250;
 
 fn border_stats(rgb: &RgbImage) -> BorderStats {
-    let (w, h) = rgb.dimensions();
-    let band = ((w.min(h) as f32 * 0.02).round() as u32).max(1);
     let mut sum = [0u64; 3];
     let (mut white, mut near, mut count) = (0u64, 0u64, 0u64);
-    for (x, y, p) in rgb.enumerate_pixels() {
-        let on_border = x < band || y < band || x + band >= w || y + band >= h;
-        if !on_border {
-            continue;
-        }
-        for (acc, v) in sum.iter_mut().zip(p.0) {
+    crate::for_border_band(rgb, |p| {
+        for (acc, v) in sum.iter_mut().zip(p) {
             *acc += v as u64;
         }
-        if p.0 == [255, 255, 255] {
+        if p == [255, 255, 255] {
             white += 1;
         }
-        if p.0.iter().all(|&v| v >= NEAR_WHITE) {
+        if p.iter().all(|&v| v >= NEAR_WHITE) {
             near += 1;
         }
         count += 1;
-    }
+    });
     let count = count.max(1);
     BorderStats {
         mean: sum.map(|s| ((s + count / 2) / count) as u8),

@@ -17,6 +17,10 @@ pub struct InputSpec {
     /// The background input's per-block planes after the RGB image ([`push_block_planes`]),
     /// or `None` for the plain `3 × S × S` input. Set from the background network's config.
     pub background_blocks: Option<BlockPlanes>,
+    /// Whether the background model's second stage wants the image's
+    /// [`backdrop_statistics`](crate::backdrop_statistics) ([`NetInputs::backdrop`]). Set from
+    /// the background model's config.
+    pub backdrop: bool,
     /// Position network: letterboxed RGB.
     pub position: u32,
     /// Experience network: the squash-resized image (global view, for aesthetics) and a
@@ -46,6 +50,9 @@ impl BlockPlanes {
 #[derive(Debug, Clone)]
 pub struct NetInputs {
     pub background: Vec<f32>,
+    /// [`backdrop_statistics`](crate::backdrop_statistics) with [`InputSpec::backdrop`],
+    /// otherwise empty.
+    pub backdrop: Vec<f32>,
     pub position: Vec<f32>,
     /// How the position input maps back to the original image.
     pub letterbox: Letterbox,
@@ -131,6 +138,17 @@ impl Preprocessor {
         out
     }
 
+    /// The background model's second-stage input: the image's
+    /// [`backdrop_statistics`](crate::backdrop_statistics) if [`InputSpec::backdrop`] asks for
+    /// them, else empty.
+    pub fn backdrop_input(&self, src: &RgbImage) -> Vec<f32> {
+        if self.spec.backdrop {
+            crate::backdrop_statistics(src).to_vec()
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The position network's input (letterboxed, `3 × S × S`) and its transform.
     pub fn position_input(&mut self, src: &RgbImage) -> (Vec<f32>, Letterbox) {
         let side = self.spec.position;
@@ -157,6 +175,7 @@ impl Preprocessor {
         let (position, letterbox) = self.position_input(src);
         NetInputs {
             background: self.background_input(src),
+            backdrop: self.backdrop_input(src),
             position,
             letterbox,
             experience: self.experience_input(src),
@@ -272,6 +291,7 @@ mod tests {
     const SPEC: InputSpec = InputSpec {
         background: 32,
         background_blocks: None,
+        backdrop: false,
         position: 64,
         experience: 48,
     };

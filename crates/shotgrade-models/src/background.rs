@@ -6,8 +6,11 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::{relu, sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
+
+use shotgrade_core::BackgroundClass;
+use shotgrade_image::{BACKDROP_FEATURES, BlockPlanes};
 
 use crate::blocks::{Bottleneck3x3, Bottleneck5x5, Chw, Macs, bn, conv};
 
@@ -54,6 +57,12 @@ pub struct BackgroundNetConfig {
     /// ensembles — holds one network under the plain tensor names.
     #[config(default = "None")]
     pub snapshots: Option<usize>,
+    /// Width of the hidden layer of the model's second stage ([`BackdropLevel`]), which splits
+    /// the network's `white` + `solid` probability between the two from the border band's
+    /// statistics (`shotgrade_image::backdrop_statistics`). Held by the [`BackgroundEnsemble`],
+    /// not by its networks. `None`: no second stage (every file written before it).
+    #[config(default = "None")]
+    pub backdrop_level: Option<usize>,
 }
 
 /// Classifies the background of a product photo into the [`shotgrade_core::BackgroundClass`]es.
@@ -148,6 +157,7 @@ impl BackgroundNetConfig {
             members: (0..self.snapshot_count())
                 .map(|_| self.init(device))
                 .collect(),
+            level: self.backdrop_level.map(|w| BackdropLevel::new(w, device)),
         }
     }
 
@@ -177,8 +187,20 @@ impl BackgroundNetConfig {
         self.has_median_colours().then_some(TRUNK_STRIDE)
     }
 
+    /// The per-block planes the input carries after the RGB image, if any (what
+    /// `shotgrade_image::Preprocessor` needs to make this network's input).
+    pub fn block_planes(&self) -> Option<BlockPlanes> {
+        self.median_cell().map(|cell| BlockPlanes {
+            cell: cell as u32,
+            spread: self.has_colour_spread(),
+        })
+    }
+
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
+        if self.backdrop_level == Some(0) {
+            return Err("background backdrop_level must be at least 1 when set".into());
+        }
         if self.snapshots == Some(0) {
             return Err("a background ensemble needs at least one snapshot".into());
         }
@@ -286,6 +308,56 @@ impl BackgroundNet {
     }
 }
 
+/// The background model's second stage: from the border band's statistics
+/// (`shotgrade_image::backdrop_statistics`, [`BACKDROP_FEATURES`] numbers), the chance that a
+/// backdrop the network calls `white` or `solid` is white. It splits the network's
+/// `white` + `solid` probability accordingly and leaves the other classes alone.
+///
+/// Why: the boundary between the two is a level (every channel ≥ 250) that the network, on a
+/// 64-px thumbnail and per-block medians, places poorly — most of its errors sat there — while
+/// the border pixels' distribution and the photo's noise give it away (models/README.md, "A
+/// second stage for white against off-white"). Trained on its own
+/// (`shotgrade train backdrop`), after the network.
+#[derive(Module, Debug)]
+pub struct BackdropLevel {
+    pub hidden: Linear,
+    pub output: Linear,
+}
+
+impl BackdropLevel {
+    pub fn new(width: usize, device: &Device) -> Self {
+        BackdropLevel {
+            hidden: LinearConfig::new(BACKDROP_FEATURES, width).init(device),
+            output: LinearConfig::new(width, 1).init(device),
+        }
+    }
+
+    /// Logit of "white rather than solid". `[B, BACKDROP_FEATURES] → [B, 1]`
+    pub fn forward(&self, statistics: Tensor<2>) -> Tensor<2> {
+        self.output.forward(relu(self.hidden.forward(statistics)))
+    }
+
+    /// `probabilities` (`[B, classes]`) with their `white` + `solid` mass split by this stage's
+    /// verdict on `statistics` (`[B, BACKDROP_FEATURES]`); the other classes and the sum stay.
+    pub fn split(&self, probabilities: Tensor<2>, statistics: Tensor<2>) -> Tensor<2> {
+        let white = sigmoid(self.forward(statistics));
+        let column = |c: BackgroundClass| probabilities.clone().narrow(1, c.index(), 1);
+        let light = column(BackgroundClass::White) + column(BackgroundClass::Solid);
+        let mut columns: Vec<Tensor<2>> = shotgrade_core::BACKGROUND_CLASSES
+            .iter()
+            .map(|&c| column(c))
+            .collect();
+        columns[BackgroundClass::Solid.index()] = light.clone() * (white.clone().neg() + 1.0);
+        columns[BackgroundClass::White.index()] = light * white;
+        Tensor::cat(columns, 1)
+    }
+
+    /// Multiply–accumulates for one image.
+    pub fn macs(&self) -> u64 {
+        crate::linear_macs(&self.hidden) + crate::linear_macs(&self.output)
+    }
+}
+
 /// Snapshots of one background network, averaged: the class probabilities are the mean of the
 /// members' [`BackgroundNet::probabilities`].
 ///
@@ -297,21 +369,40 @@ impl BackgroundNet {
 #[derive(Module, Debug)]
 pub struct BackgroundEnsemble {
     pub members: Vec<BackgroundNet>,
+    /// The second stage, with [`BackgroundNetConfig::backdrop_level`].
+    pub level: Option<BackdropLevel>,
 }
 
 impl BackgroundEnsemble {
     /// The ensemble of one network.
     pub fn single(net: BackgroundNet) -> Self {
-        BackgroundEnsemble { members: vec![net] }
+        BackgroundEnsemble {
+            members: vec![net],
+            level: None,
+        }
     }
 
-    /// Mean class probabilities of the members. `[B, C, S, S] → [B, classes]`
+    /// Mean class probabilities of the members, without the second stage.
+    /// `[B, C, S, S] → [B, classes]`
     pub fn probabilities(&self, x: Tensor<4>) -> Tensor<2> {
         BackgroundNet::ensemble_probabilities(&self.members, x)
     }
 
-    /// Multiply–accumulates of one forward pass of every member for one image.
+    /// The model's class probabilities: the members' mean, split between `white` and `solid`
+    /// by the second stage when the model has one and `statistics` (`[B, BACKDROP_FEATURES]`)
+    /// are given. `[B, C, S, S] → [B, classes]`
+    pub fn classify(&self, x: Tensor<4>, statistics: Option<Tensor<2>>) -> Tensor<2> {
+        let p = self.probabilities(x);
+        match (&self.level, statistics) {
+            (Some(level), Some(s)) => level.split(p, s),
+            _ => p,
+        }
+    }
+
+    /// Multiply–accumulates of one forward pass of every member (and the second stage) for
+    /// one image.
     pub fn macs(&self, input_size: usize) -> u64 {
-        self.members.iter().map(|m| m.macs(input_size)).sum()
+        let level = self.level.as_ref().map_or(0, BackdropLevel::macs);
+        self.members.iter().map(|m| m.macs(input_size)).sum::<u64>() + level
     }
 }

@@ -14,7 +14,7 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
-pub use background::{BackgroundEnsemble, BackgroundNet, BackgroundNetConfig};
+pub use background::{BackdropLevel, BackgroundEnsemble, BackgroundNet, BackgroundNetConfig};
 pub use burn::tensor::Device;
 pub use experience::{ExperienceNet, ExperienceNetConfig, ExperienceOutput};
 pub use position::{PositionNet, PositionNetConfig, PositionOutput};
@@ -37,6 +37,20 @@ pub struct ModelConfigs {
     pub background: BackgroundNetConfig,
     pub position: PositionNetConfig,
     pub experience: ExperienceNetConfig,
+}
+
+impl ModelConfigs {
+    /// The preprocessing these networks expect: input sides, the background input's block
+    /// planes, and whether the background model's second stage needs the backdrop statistics.
+    pub fn input_spec(&self) -> shotgrade_image::InputSpec {
+        shotgrade_image::InputSpec {
+            background: self.background.input_size as u32,
+            background_blocks: self.background.block_planes(),
+            backdrop: self.background.backdrop_level.is_some(),
+            position: self.position.input_size as u32,
+            experience: self.experience.input_size as u32,
+        }
+    }
 }
 
 impl Default for ModelConfigs {
@@ -67,6 +81,9 @@ pub struct Provenance {
 pub struct Batch {
     pub len: usize,
     pub background: Vec<f32>,
+    /// Backdrop statistics, `len × BACKDROP_FEATURES`, for a background model with a second
+    /// stage; empty otherwise (the stage is then skipped).
+    pub backdrop: Vec<f32>,
     pub position: Vec<f32>,
     pub experience: Vec<f32>,
 }
@@ -300,10 +317,24 @@ impl Models {
             || {
                 rayon::join(
                     || {
-                        to_vec(self.background.probabilities(tensor(
-                            &batch.background,
-                            [n, self.configs.background.input_channels(), bs, bs],
-                        )))
+                        let statistics = (batch.backdrop.len()
+                            == n * shotgrade_image::BACKDROP_FEATURES)
+                            .then(|| {
+                                Tensor::<2>::from_data(
+                                    TensorData::new(
+                                        batch.backdrop.clone(),
+                                        [n, shotgrade_image::BACKDROP_FEATURES],
+                                    ),
+                                    &self.device,
+                                )
+                            });
+                        to_vec(self.background.classify(
+                            tensor(
+                                &batch.background,
+                                [n, self.configs.background.input_channels(), bs, bs],
+                            ),
+                            statistics,
+                        ))
                     },
                     || {
                         to_vec3(
@@ -369,21 +400,26 @@ impl Network for BackgroundNet {
         config.init(device)
     }
     fn check(config: &Self::Config) -> Result<(), String> {
-        match config.snapshots {
-            Some(n) => Err(format!(
+        match (config.snapshots, config.backdrop_level) {
+            (Some(n), _) => Err(format!(
                 "it holds a snapshot ensemble of {n} networks, not one network (score and \
                  evaluate with it; train from one of its source checkpoints)"
             )),
-            None => config.validate(),
+            (None, Some(_)) => Err(
+                "it holds a network with a second stage (backdrop level), not one network \
+                 (score and evaluate with it; train from the network's own file)"
+                    .into(),
+            ),
+            (None, None) => config.validate(),
         }
     }
 }
 
 impl BackgroundEnsemble {
-    /// Writes the ensemble with its header to `path`: without
-    /// [`BackgroundNetConfig::snapshots`], its one network under the plain tensor names (the
-    /// layout every build reads; [`Network::load`] below reads it back), otherwise every member
-    /// as `members.N.…`.
+    /// Writes the ensemble with its header to `path`: one network without a second stage
+    /// ([`BackgroundNetConfig::snapshots`] and [`BackgroundNetConfig::backdrop_level`] unset)
+    /// under the plain tensor names (the layout every build reads; [`Network::load`] below
+    /// reads it back), otherwise every member as `members.N.…` and the stage as `level.…`.
     pub fn save(
         &self,
         config: &BackgroundNetConfig,
@@ -393,7 +429,7 @@ impl BackgroundEnsemble {
     ) -> Result<(), WeightsError> {
         let (kind, json) = (NetKind::Background, config.to_string());
         match self.members.as_slice() {
-            [single] if config.snapshots.is_none() => {
+            [single] if config.snapshots.is_none() && self.level.is_none() => {
                 weights::save_net(single, kind, &json, trained, extra, path)
             }
             _ => weights::save_net(self, kind, &json, trained, extra, path),
@@ -410,15 +446,15 @@ impl Network for BackgroundEnsemble {
     fn check(config: &Self::Config) -> Result<(), String> {
         config.validate()
     }
-    /// A file without [`BackgroundNetConfig::snapshots`] holds one network under the plain
-    /// tensor names: it loads as that network, an ensemble of one.
+    /// A file without [`BackgroundNetConfig::snapshots`] and without a second stage holds one
+    /// network under the plain tensor names: it loads as that network, an ensemble of one.
     fn load(
         config: &Self::Config,
         bytes: Vec<u8>,
         file: &str,
         device: &Device,
     ) -> Result<Self, WeightsError> {
-        if config.snapshots.is_none() {
+        if config.snapshots.is_none() && config.backdrop_level.is_none() {
             return BackgroundNet::load(config, bytes, file, device).map(Self::single);
         }
         let mut net = Self::build(config, device);

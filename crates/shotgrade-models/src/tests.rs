@@ -173,6 +173,7 @@ fn batch(models: &Models, n: usize) -> Batch {
     Batch {
         len: n,
         background: fill(n * 3 * b * b),
+        backdrop: Vec::new(),
         position: fill(n * 3 * p * p),
         experience: fill(n * 3 * e * 2 * e),
     }
@@ -410,6 +411,7 @@ fn background_ensemble_averages_members_and_round_trips() {
     assert!(close(&values(one.probabilities(x.clone())), &pa));
     let pair = BackgroundEnsemble {
         members: vec![a.clone(), b],
+        level: None,
     };
     let mean: Vec<f32> = pa.iter().zip(&pb).map(|(p, q)| (p + q) / 2.0).collect();
     let pp = values(pair.probabilities(x.clone()));
@@ -457,6 +459,111 @@ fn background_ensemble_averages_members_and_round_trips() {
     assert!(close(&values(loaded.background.probabilities(x)), &pa));
 
     assert!(config.with_snapshots(Some(0)).validate().is_err());
+}
+
+/// The second stage moves probability only between `white` and `solid`: their sum and the other
+/// classes stay, and statistics of a flat white border and of a flat grey one move it apart
+/// once the stage says so. Its file round-trips with the network; without statistics the model
+/// is the network alone; the file refuses to load as one network; width 0 is refused.
+#[test]
+fn backdrop_level_splits_white_and_solid_only() {
+    use shotgrade_core::BackgroundClass::{Solid, White};
+    use shotgrade_image::{BACKDROP_FEATURES, backdrop_statistics};
+    let config = BackgroundNetConfig::new()
+        .with_input_size(64)
+        .with_backdrop_level(Some(4));
+    config.validate().expect("valid");
+    let model = config.init_ensemble(&device());
+    assert!(model.level.is_some(), "the config asks for a stage");
+    let x = random([2, 3, 64, 64]);
+    let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
+    let statistics = |colours: [[u8; 3]; 2]| {
+        let data: Vec<f32> = colours
+            .iter()
+            .flat_map(|&c| {
+                let flat = shotgrade_image::RgbImage::from_raw(40, 30, c.repeat(40 * 30));
+                backdrop_statistics(&flat.expect("40 × 30 pixels"))
+            })
+            .collect();
+        Tensor::<2>::from_data(TensorData::new(data, [2, BACKDROP_FEATURES]), &device())
+    };
+    let network = values(model.probabilities(x.clone()));
+    let split = values(model.classify(x.clone(), Some(statistics([[255; 3], [240; 3]]))));
+    for i in 0..2 {
+        let (n, s) = (&network[i * 5..i * 5 + 5], &split[i * 5..i * 5 + 5]);
+        let (w, so) = (White.index(), Solid.index());
+        assert!((n[w] + n[so] - s[w] - s[so]).abs() < 1e-5, "{n:?} → {s:?}");
+        for c in [1, 3, 4] {
+            assert!((n[c] - s[c]).abs() < 1e-6, "class {c}: {n:?} → {s:?}");
+        }
+    }
+    assert_eq!(values(model.classify(x.clone(), None)), network);
+    assert_eq!(
+        model.macs(64) - model.members[0].macs(64),
+        (BACKDROP_FEATURES * 4 + 4) as u64
+    );
+
+    // A stage whose output weights read "white when the darkest-channel median is high": the
+    // white border gets (nearly) all of the light mass, the grey one none.
+    let linear = |weight: Vec<f32>, shape: [usize; 2], bias: Vec<f32>| burn::nn::Linear {
+        weight: burn::module::Param::from_tensor(Tensor::from_data(
+            TensorData::new(weight, shape),
+            &device(),
+        )),
+        bias: Some(burn::module::Param::from_tensor(Tensor::from_data(
+            TensorData::new(bias, [shape[1]]),
+            &device(),
+        ))),
+    };
+    let mut hidden = vec![0f32; BACKDROP_FEATURES * 4];
+    hidden[3 * 4] = 1.0; // feature 3 (the darkest channel's median) → hidden unit 0
+    let model = BackgroundEnsemble {
+        level: Some(BackdropLevel {
+            hidden: linear(hidden, [BACKDROP_FEATURES, 4], vec![0.0; 4]),
+            output: linear(vec![2000.0, 0.0, 0.0, 0.0], [4, 1], vec![-2000.0 * 0.97]),
+        }),
+        ..model
+    };
+    let split = values(model.classify(x.clone(), Some(statistics([[255; 3], [240; 3]]))));
+    let light = |i: usize| network[i * 5] + network[i * 5 + 2];
+    assert!(
+        (split[0] - light(0)).abs() < 1e-4 && split[2] < 1e-4,
+        "{split:?}"
+    );
+    assert!(
+        split[5] < 1e-4 && (split[7] - light(1)).abs() < 1e-4,
+        "{split:?}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let models = Models {
+        background: model,
+        configs: ModelConfigs {
+            background: config.clone(),
+            ..ModelConfigs::default()
+        },
+        ..Models::untrained(ModelConfigs::default(), &device())
+    };
+    models.save_dir(dir.path(), true, &[]).expect("save");
+    let loaded = Models::load_dir(dir.path(), &device()).expect("load");
+    assert_eq!(loaded.configs.background, config);
+    assert!(loaded.configs.input_spec().backdrop);
+    let again = values(
+        loaded
+            .background
+            .classify(x, Some(statistics([[255; 3], [240; 3]]))),
+    );
+    assert!(again.iter().zip(&split).all(|(p, q)| (p - q).abs() < 1e-5));
+    let file = dir.path().join(NetKind::Background.file_name());
+    let e = load_net::<BackgroundNet>(&file, &device())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("second stage"), "{e}");
+    assert!(config.with_backdrop_level(Some(0)).validate().is_err());
+    assert_eq!(
+        background_config_without("backdrop_level"),
+        BackgroundNetConfig::new()
+    );
 }
 
 /// Progressive resizing: a network's weights run at any valid input size once its head pool

@@ -449,9 +449,8 @@ fn composition(p: &ProductLabel) -> f32 {
     0.5 * fill_q + 0.3 * centre_q + 0.2 * margin_q
 }
 
-/// Composes one clean sample (no degradation) from a seed.
-pub fn compose_clean(assets: &Assets, seed: u64, settings: &ComposeSettings) -> Clean {
-    let mut rng = SplitMix64::new(seed);
+/// The first draws of a composite: its size and background class.
+fn frame(rng: &mut SplitMix64, settings: &ComposeSettings) -> (u32, u32, BackgroundClass) {
     let long = rng.range(settings.min_side as f32, settings.max_side as f32 + 1.0) as u32;
     let aspect = if rng.unit() < 0.4 {
         1.0
@@ -463,7 +462,20 @@ pub fn compose_clean(assets: &Assets, seed: u64, settings: &ComposeSettings) -> 
     } else {
         (((long as f32 * aspect) as u32).max(16), long)
     };
-    let class = BACKGROUND_CLASSES[(rng.next_u64() % 5) as usize];
+    (w, h, BACKGROUND_CLASSES[(rng.next_u64() % 5) as usize])
+}
+
+/// The background class the composite of `seed` will have, without rendering it — for sets
+/// of one or two classes (the background model's second stage trains on `white` and `solid`
+/// only), which would otherwise render and discard most composites.
+pub fn background_class(seed: u64, settings: &ComposeSettings) -> BackgroundClass {
+    frame(&mut SplitMix64::new(seed), settings).2
+}
+
+/// Composes one clean sample (no degradation) from a seed.
+pub fn compose_clean(assets: &Assets, seed: u64, settings: &ComposeSettings) -> Clean {
+    let mut rng = SplitMix64::new(seed);
+    let (w, h, class) = frame(&mut rng, settings);
     let mut image = backdrop_for(class, assets, (w, h), settings.boundary_share, &mut rng);
 
     // Scale: area share of the whole product.
@@ -776,6 +788,24 @@ mod tests {
         let (x, y) = (compose(&a, 42, &s), compose(&a, 42, &s));
         assert_eq!(x.image, y.image);
         assert_eq!(x.label, y.label);
+    }
+
+    /// The class is known before rendering, and it is the class of the composite.
+    #[test]
+    fn background_class_is_the_composites_class() {
+        let a = assets();
+        let s = ComposeSettings {
+            min_side: 64,
+            max_side: 128,
+            ..ComposeSettings::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        for seed in 0..60 {
+            let class = background_class(seed, &s);
+            assert_eq!(class, compose(&a, seed, &s).label.background, "seed {seed}");
+            seen.insert(class);
+        }
+        assert_eq!(seen.len(), 5, "60 seeds draw every class");
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod render;
 mod rng;
 
 pub use assets::{AssetError, Assets};
-pub use compose::{ComposeSettings, Label, Sample, compose};
+pub use compose::{ComposeSettings, Label, Sample, background_class, compose};
 pub use render::{Backdrop, Degradation, ProductShape, Scene, degrade, example_scenes, render};
 pub use rng::SplitMix64;
 pub use shotgrade_core::BackgroundClass;

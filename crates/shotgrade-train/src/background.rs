@@ -7,7 +7,7 @@ use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::BACKGROUND_CLASSES;
-use shotgrade_models::{BackgroundNet, BackgroundNetConfig};
+use shotgrade_models::{BackgroundEnsemble, BackgroundNet, BackgroundNetConfig};
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -149,30 +149,46 @@ pub fn predict(
     size: usize,
     device: &Device,
 ) -> Vec<usize> {
-    predict_ensemble(std::slice::from_ref(net), examples, size, device)
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(64) {
+        let refs: Vec<&BackgroundExample> = chunk.iter().collect();
+        let (x, _) = batch_tensors(&refs, size, device);
+        out.extend(argmax(net.probabilities(x)));
+    }
+    out
 }
 
-/// Predicted classes of a snapshot ensemble (networks of one config): the class of the mean
-/// of the members' probabilities ([`BackgroundNet::ensemble_probabilities`]).
+/// Predicted classes of a background model as the grader decides them
+/// ([`BackgroundEnsemble::classify`]): the mean of its networks' probabilities, split between
+/// `white` and `solid` by its second stage when it has one and the examples carry backdrop
+/// statistics.
 pub fn predict_ensemble(
-    nets: &[BackgroundNet],
+    model: &BackgroundEnsemble,
     examples: &[BackgroundExample],
     size: usize,
     device: &Device,
 ) -> Vec<usize> {
     let mut out = Vec::with_capacity(examples.len());
-    if nets.is_empty() {
+    if model.members.is_empty() {
         return out;
     }
     for chunk in examples.chunks(64) {
         let refs: Vec<&BackgroundExample> = chunk.iter().collect();
         let (x, _) = batch_tensors(&refs, size, device);
-        let classes = BackgroundNet::ensemble_probabilities(nets, x)
-            .argmax(1)
-            .into_data();
-        out.extend(classes.iter::<i64>().map(|c| c.max(0) as usize));
+        let features = chunk.first().map_or(0, |e| e.backdrop.len());
+        let statistics = (features > 0).then(|| {
+            let data: Vec<f32> = chunk.iter().flat_map(|e| e.backdrop.clone()).collect();
+            Tensor::from_data(TensorData::new(data, [chunk.len(), features]), device)
+        });
+        out.extend(argmax(model.classify(x, statistics)));
     }
     out
+}
+
+/// The index of each row's largest entry.
+fn argmax(probabilities: Tensor<2>) -> Vec<usize> {
+    let classes = probabilities.argmax(1).into_data();
+    classes.iter::<i64>().map(|c| c.max(0) as usize).collect()
 }
 
 fn evaluate(
@@ -191,6 +207,8 @@ impl Mirror for BackgroundExample {
     fn mirrored(&self, width: usize) -> Self {
         BackgroundExample {
             input: mirror_rows(&self.input, width),
+            // Band statistics and absolute horizontal steps do not change in a mirror.
+            backdrop: self.backdrop.clone(),
             class: self.class,
         }
     }

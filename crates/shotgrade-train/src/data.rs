@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 use shotgrade_core::BackgroundClass;
-use shotgrade_image::{BlockPlanes, InputSpec, Limits, Preprocessor};
+use shotgrade_image::{InputSpec, Limits, Preprocessor};
 use shotgrade_models::BackgroundNetConfig;
 use shotgrade_synth::assets::{RealPhoto, real_photos};
 use shotgrade_synth::{Assets, ComposeSettings, Label, compose};
@@ -18,6 +18,9 @@ pub struct BackgroundExample {
     /// `C × S × S` in `[0, 1]`: the squash-resized image and any block planes
     /// ([`background_preprocessor`]).
     pub input: Vec<f32>,
+    /// The image's backdrop statistics when the model has a second stage
+    /// (`shotgrade_image::backdrop_statistics`), otherwise empty.
+    pub backdrop: Vec<f32>,
     pub class: BackgroundClass,
 }
 
@@ -30,10 +33,8 @@ pub fn preprocessor(size: u32) -> Preprocessor {
 /// config asks for them).
 pub fn background_preprocessor(config: &BackgroundNetConfig) -> Preprocessor {
     Preprocessor::new(InputSpec {
-        background_blocks: config.median_cell().map(|cell| BlockPlanes {
-            cell: cell as u32,
-            spread: config.has_colour_spread(),
-        }),
+        background_blocks: config.block_planes(),
+        backdrop: config.backdrop_level.is_some(),
         ..spec(config.input_size as u32)
     })
 }
@@ -42,6 +43,7 @@ fn spec(size: u32) -> InputSpec {
     InputSpec {
         background: size,
         background_blocks: None,
+        backdrop: false,
         position: size,
         experience: size,
     }
@@ -65,6 +67,7 @@ pub fn synthetic_background(
                 (
                     BackgroundExample {
                         input,
+                        backdrop: pre.backdrop_input(&sample.image),
                         class: sample.label.background,
                     },
                     sample.label,
@@ -93,6 +96,7 @@ pub fn real_background(
                 let img = shotgrade_image::load_path(&photo.path, &Limits::default()).ok()?;
                 Some(BackgroundExample {
                     input: pre.background_input(&img.rgb),
+                    backdrop: pre.backdrop_input(&img.rgb),
                     class: photo.hint?,
                 })
             },

@@ -23,7 +23,8 @@ pub struct EnsembleReport {
 /// Background networks loaded from several files, flattened into one ensemble.
 pub struct LoadedMembers {
     pub ensemble: BackgroundEnsemble,
-    /// The config the networks share, its [`BackgroundNetConfig::snapshots`] cleared.
+    /// The config the networks share, its [`BackgroundNetConfig::snapshots`] cleared (and
+    /// [`BackgroundNetConfig::backdrop_level`] set only with a second stage).
     pub config: BackgroundNetConfig,
     /// Each file's training step, where its header records one.
     pub steps: Vec<Option<usize>>,
@@ -31,12 +32,14 @@ pub struct LoadedMembers {
 
 /// Loads background networks — single networks or ensembles — reading each file once, and
 /// returns all their members. Errors if the files' networks differ in shape: their
-/// probabilities could not be averaged over one input.
+/// probabilities could not be averaged over one input. A file's second stage (backdrop level)
+/// is kept only when it is the one file given: it was trained after its own networks.
 pub fn load_background_members(
     files: &[PathBuf],
     device: &Device,
 ) -> Result<LoadedMembers, TrainError> {
     let mut members = Vec::new();
+    let mut level = None;
     let mut steps = Vec::with_capacity(files.len());
     let mut shape: Option<BackgroundNetConfig> = None;
     for path in files {
@@ -44,6 +47,13 @@ pub fn load_background_members(
         let bytes = weights::read_file(path)?;
         let (ensemble, config, header) =
             net_from_bytes::<BackgroundEnsemble>(bytes, &file, device)?;
+        if ensemble.level.is_some() && files.len() > 1 {
+            return Err(TrainError::Settings(format!(
+                "{file} holds a second stage (backdrop level) as well as networks; use it alone, \
+                 or combine the networks' own files"
+            )));
+        }
+        level = ensemble.level;
         let config = BackgroundNetConfig {
             snapshots: None,
             ..config
@@ -69,7 +79,7 @@ pub fn load_background_members(
     }
     let config = shape.ok_or_else(|| TrainError::Settings("no background weights given".into()))?;
     Ok(LoadedMembers {
-        ensemble: BackgroundEnsemble { members },
+        ensemble: BackgroundEnsemble { members, level },
         config,
         steps,
     })

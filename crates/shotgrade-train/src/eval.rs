@@ -73,6 +73,8 @@ pub enum LadderFamilies {
 pub struct BackgroundEval {
     /// The weights files evaluated (more than one: their snapshot ensemble).
     pub weights: Vec<String>,
+    /// Whether the model has its second stage (white against off-white from the border).
+    pub second_stage: bool,
     /// Whose seeds the synthetic composites come from.
     pub split: BackgroundSplit,
     pub synthetic: ClassMetrics,
@@ -121,7 +123,8 @@ pub fn eval_background(
 ) -> Result<BackgroundEval, TrainError> {
     let device = Device::flex();
     let loaded = load_background_members(weights, &device)?;
-    let (nets, config) = (loaded.ensemble.members, loaded.config);
+    let (model, config) = (loaded.ensemble, loaded.config);
+    let second_stage = model.level.is_some();
     let config_size = config.input_size;
     let assets = Assets::load(assets_dir, 320, 640)?;
     let first_seed = match sizes.background_split {
@@ -142,7 +145,7 @@ pub fn eval_background(
             .into_iter()
             .unzip();
     let truth: Vec<usize> = synth.iter().map(|e| e.class.index()).collect();
-    let predicted = predict_ensemble(&nets, &synth, config_size, &device);
+    let predicted = predict_ensemble(&model, &synth, config_size, &device);
     let synthetic = classification(&truth, &predicted, 5);
     let synthetic_errors = labels
         .iter()
@@ -160,11 +163,12 @@ pub fn eval_background(
     let truth: Vec<usize> = real.iter().map(|e| e.class.index()).collect();
     let real_m = classification(
         &truth,
-        &predict_ensemble(&nets, &real, config_size, &device),
+        &predict_ensemble(&model, &real, config_size, &device),
         5,
     );
     Ok(BackgroundEval {
         weights: weights.iter().map(|p| p.display().to_string()).collect(),
+        second_stage,
         split: sizes.background_split,
         synthetic,
         synthetic_errors,

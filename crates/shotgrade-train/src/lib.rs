@@ -5,6 +5,7 @@
 //! held-out synthetic and real data, and writes weights with their metrics.
 
 pub mod average;
+pub mod backdrop;
 pub mod background;
 pub mod data;
 pub mod ensemble;
@@ -17,6 +18,7 @@ pub mod pool;
 pub mod position;
 pub mod schedule;
 
+pub use backdrop::{BackdropTrainSettings, train_backdrop};
 pub use background::{BackgroundTrainSettings, TrainError, train_background};
 pub use experience::{ExperienceTrainSettings, TwinLoss, train_experience};
 pub use position::{PositionTrainSettings, train_position};

@@ -65,12 +65,13 @@ fn shipped_background_weights_classify_rendered_photos() {
             let img = render(&scene(backdrop, 100 + seed));
             examples.push(BackgroundExample {
                 input: pre.background_input(&img),
+                backdrop: pre.backdrop_input(&img),
                 class,
             });
         }
     }
     let predicted = shotgrade_train::background::predict_ensemble(
-        &ensemble.members,
+        &ensemble,
         &examples,
         config.input_size,
         &device,

@@ -4,9 +4,7 @@
 use rayon::prelude::*;
 use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
 use shotgrade_core::{DetectionDecoder, ModelOutputs, ScoringConfig};
-use shotgrade_image::{
-    BlockPlanes, InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage,
-};
+use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
 use shotgrade_models::{Batch, Models};
 use std::path::PathBuf;
 use thiserror::Error;
@@ -100,22 +98,10 @@ pub struct Grader {
     spec: InputSpec,
 }
 
-/// The preprocessing the three networks of `models` expect (input sides, median planes).
+/// The preprocessing the three networks of `models` expect (input sides, block planes,
+/// backdrop statistics).
 pub fn input_spec(models: &Models) -> InputSpec {
-    let (b, p, e) = models.input_sizes();
-    InputSpec {
-        background: b as u32,
-        background_blocks: models
-            .configs
-            .background
-            .median_cell()
-            .map(|cell| BlockPlanes {
-                cell: cell as u32,
-                spread: models.configs.background.has_colour_spread(),
-            }),
-        position: p as u32,
-        experience: e as u32,
-    }
+    models.configs.input_spec()
 }
 
 impl Grader {
@@ -248,6 +234,7 @@ impl Grader {
         for (_, inputs) in prepared.iter().flatten() {
             batch.len += 1;
             batch.background.extend_from_slice(&inputs.background);
+            batch.backdrop.extend_from_slice(&inputs.backdrop);
             batch.position.extend_from_slice(&inputs.position);
             batch.experience.extend_from_slice(&inputs.experience);
         }

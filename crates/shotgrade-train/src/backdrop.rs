@@ -1,0 +1,277 @@
+//! Training the background model's second stage ([`BackdropLevel`]): from the border band's
+//! statistics of composites with a `white` or `solid` backdrop, whether the backdrop is white.
+//! The stage is written into a copy of a trained background weights file, next to its
+//! networks, which it does not change.
+
+use burn::module::Module;
+use burn::nn::loss::BinaryCrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rayon::prelude::*;
+use serde::Serialize;
+use shotgrade_core::BackgroundClass;
+use shotgrade_image::{BACKDROP_FEATURES, backdrop_statistics};
+use shotgrade_models::weights::NetKind;
+use shotgrade_models::{BackdropLevel, BackgroundNetConfig};
+use shotgrade_synth::{Assets, ComposeSettings, SplitMix64, background_class, compose};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::background::TrainError;
+use crate::data::TEST_SEED_BASE;
+use crate::ensemble::load_background_members;
+use crate::schedule::{create_out_dir, learning_rate, write_report};
+
+/// First seed of the composites that choose the stage's epoch: a range of their own above
+/// [`TEST_SEED_BASE`], so that neither the background validation split (seeds from
+/// `TEST_SEED_BASE`) nor the test split (from `TEST_SEED_BASE` + 10⁷) is looked at.
+pub const BACKDROP_VALIDATION_SEED: u64 = TEST_SEED_BASE + 30_000_000;
+
+/// What `shotgrade train backdrop` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackdropTrainSettings {
+    /// The shared asset folder.
+    pub assets: PathBuf,
+    /// The trained background weights (one network or an ensemble) the stage joins.
+    pub network: PathBuf,
+    /// Where the combined `background.safetensors` and `backdrop.metrics.json` go.
+    pub out: PathBuf,
+    /// Training composite seeds drawn; the `white` and `solid` ones (~40 %) are rendered.
+    pub composites: usize,
+    /// Validation composite seeds drawn, from [`BACKDROP_VALIDATION_SEED`]; likewise.
+    pub validation_composites: usize,
+    /// Width of the stage's hidden layer.
+    pub width: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay over the epochs).
+    pub learning_rate: f64,
+    /// Seed of the training composites and of the shuffling.
+    pub seed: u64,
+    /// Composite sizes and degradation — those of the background test set by default.
+    pub compose: ComposeSettings,
+}
+
+impl Default for BackdropTrainSettings {
+    fn default() -> Self {
+        BackdropTrainSettings {
+            assets: PathBuf::from("../shared/assets"),
+            network: PathBuf::from("models/background.safetensors"),
+            out: PathBuf::from("runs/backdrop"),
+            composites: 30_000,
+            validation_composites: 4_000,
+            width: 32,
+            epochs: 60,
+            batch_size: 256,
+            learning_rate: 3e-3,
+            seed: 1,
+            compose: ComposeSettings {
+                min_side: 160,
+                max_side: 640,
+                degrade_probability: 0.5,
+                ..ComposeSettings::default()
+            },
+        }
+    }
+}
+
+/// What a run did, written as `backdrop.metrics.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackdropReport {
+    pub network: String,
+    pub out: String,
+    pub training_examples: usize,
+    pub validation_examples: usize,
+    /// White-against-solid accuracy on the validation composites after each epoch.
+    pub validation_accuracy: Vec<f32>,
+    /// The epoch kept (1-based) and its accuracy.
+    pub best_epoch: usize,
+    pub best_accuracy: f32,
+    pub seconds: f64,
+    pub settings: String,
+}
+
+/// One composite's statistics and whether its backdrop is white.
+struct Example {
+    statistics: [f32; BACKDROP_FEATURES],
+    white: bool,
+}
+
+/// The `white` and `solid` composites of `seeds`, as examples; the others are not rendered.
+fn examples(assets: &Assets, seeds: &[u64], settings: &ComposeSettings) -> Vec<Example> {
+    seeds
+        .par_iter()
+        .filter(|&&seed| {
+            matches!(
+                background_class(seed, settings),
+                BackgroundClass::White | BackgroundClass::Solid
+            )
+        })
+        .map(|&seed| {
+            let sample = compose(assets, seed, settings);
+            Example {
+                statistics: backdrop_statistics(&sample.image),
+                white: sample.label.background == BackgroundClass::White,
+            }
+        })
+        .collect()
+}
+
+fn statistics_tensor(examples: &[&Example], device: &Device) -> Tensor<2> {
+    let data: Vec<f32> = examples.iter().flat_map(|e| e.statistics).collect();
+    Tensor::from_data(
+        TensorData::new(data, [examples.len(), BACKDROP_FEATURES]),
+        device,
+    )
+}
+
+/// Share of `examples` the stage gets right (white when its logit is positive).
+fn accuracy(stage: &BackdropLevel, examples: &[Example], device: &Device) -> f32 {
+    if examples.is_empty() {
+        return 0.0;
+    }
+    let refs: Vec<&Example> = examples.iter().collect();
+    let logits = stage.forward(statistics_tensor(&refs, device)).into_data();
+    let right = logits
+        .iter::<f32>()
+        .zip(examples)
+        .filter(|(l, e)| (*l > 0.0) == e.white)
+        .count();
+    right as f32 / examples.len() as f32
+}
+
+/// Trains the stage on composites, keeps the epoch of best validation accuracy, and writes the
+/// networks of `settings.network` with it as `background.safetensors` into `settings.out`.
+pub fn train_backdrop(
+    settings: &BackdropTrainSettings,
+    log: &mut dyn FnMut(&str),
+) -> Result<BackdropReport, TrainError> {
+    if settings.width == 0
+        || settings.epochs == 0
+        || settings.batch_size == 0
+        || settings.composites == 0
+        || settings.validation_composites == 0
+        || !(settings.learning_rate.is_finite() && settings.learning_rate > 0.0)
+    {
+        return Err(TrainError::Settings(
+            "need width, epochs, batch size and both composite counts of at least 1 and a \
+             positive learning rate"
+                .into(),
+        ));
+    }
+    let started = Instant::now();
+    let device = Device::flex();
+    let loaded = load_background_members(std::slice::from_ref(&settings.network), &device)?;
+    let networks = loaded.ensemble.members;
+    let assets = Assets::load(&settings.assets, 320, 640)?;
+    log(&format!(
+        "rendering the white and solid composites among {} training and {} validation seeds…",
+        settings.composites, settings.validation_composites
+    ));
+    let base = settings.seed.wrapping_mul(1 << 32).wrapping_add(1 << 31);
+    let train_seeds: Vec<u64> = (0..settings.composites as u64)
+        .map(|i| base.wrapping_add(i) % TEST_SEED_BASE)
+        .collect();
+    let val_seeds: Vec<u64> = (0..settings.validation_composites as u64)
+        .map(|i| BACKDROP_VALIDATION_SEED + i)
+        .collect();
+    let train = examples(&assets, &train_seeds, &settings.compose);
+    let val = examples(&assets, &val_seeds, &settings.compose);
+    if train.is_empty() || val.is_empty() {
+        return Err(TrainError::Settings(
+            "no white or solid composite among those rendered: render more".into(),
+        ));
+    }
+    log(&format!(
+        "{} training and {} validation examples ({:.0} s)",
+        train.len(),
+        val.len(),
+        started.elapsed().as_secs_f64()
+    ));
+
+    let autodiff = device.clone().autodiff();
+    let mut stage = BackdropLevel::new(settings.width, &autodiff);
+    let mut optim = AdamConfig::new().init();
+    let loss_fn = BinaryCrossEntropyLossConfig::new()
+        .with_logits(true)
+        .init(&autodiff);
+    let mut rng = SplitMix64::new(settings.seed ^ 0x00BA_C0D0);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut validation_accuracy = Vec::with_capacity(settings.epochs);
+    let mut best: Option<(usize, f32, BackdropLevel)> = None;
+    for epoch in 0..settings.epochs {
+        let lr = learning_rate(epoch, settings.epochs, settings.learning_rate, 0);
+        // Fisher–Yates with the run's generator: the same seed, the same order.
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let mut loss_sum = 0.0;
+        let mut batches = 0;
+        for chunk in order.chunks(settings.batch_size) {
+            let batch: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
+            let targets: Vec<i64> = batch.iter().map(|e| i64::from(e.white)).collect();
+            let targets =
+                Tensor::<2, Int>::from_data(TensorData::new(targets, [batch.len(), 1]), &autodiff);
+            let logits = stage.forward(statistics_tensor(&batch, &autodiff));
+            let loss = loss_fn.forward(logits, targets);
+            loss_sum += loss.clone().into_scalar::<f32>();
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &stage);
+            stage = optim.step(lr, stage, grads);
+        }
+        let valid = stage.valid();
+        let acc = accuracy(&valid, &val, &device);
+        validation_accuracy.push(acc);
+        let improved = best.as_ref().is_none_or(|(_, a, _)| acc > *a);
+        log(&format!(
+            "epoch {}/{} · loss {:.4} · validation accuracy {:.4}{}",
+            epoch + 1,
+            settings.epochs,
+            loss_sum / batches.max(1) as f32,
+            acc,
+            if improved { " (best so far)" } else { "" }
+        ));
+        if improved {
+            best = Some((epoch + 1, acc, valid));
+        }
+    }
+    let Some((best_epoch, best_accuracy, stage)) = best else {
+        return Err(TrainError::Settings("no epoch ran".into()));
+    };
+
+    create_out_dir(&settings.out)?;
+    let config = BackgroundNetConfig {
+        backdrop_level: Some(settings.width),
+        snapshots: (networks.len() > 1).then_some(networks.len()),
+        ..loaded.config
+    };
+    let model = shotgrade_models::BackgroundEnsemble {
+        members: networks,
+        level: Some(stage.to_device(&device)),
+    };
+    let path = settings.out.join(NetKind::Background.file_name());
+    let meta = vec![
+        (
+            "shotgrade.backdrop.network".to_string(),
+            settings.network.display().to_string(),
+        ),
+        (
+            "shotgrade.backdrop.validation_accuracy".to_string(),
+            format!("{best_accuracy:.4}"),
+        ),
+    ];
+    model.save(&config, true, &meta, &path)?;
+    let report = BackdropReport {
+        network: settings.network.display().to_string(),
+        out: path.display().to_string(),
+        training_examples: train.len(),
+        validation_examples: val.len(),
+        validation_accuracy,
+        best_epoch,
+        best_accuracy,
+        seconds: started.elapsed().as_secs_f64(),
+        settings: format!("{settings:?}"),
+    };
+    write_report(&settings.out.join("backdrop.metrics.json"), &report)?;
+    Ok(report)
+}
