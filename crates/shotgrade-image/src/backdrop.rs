@@ -149,12 +149,16 @@ fn horizontal_steps(rgb: &RgbImage) -> Histogram {
     if w < 2 {
         return steps;
     }
-    let stride = (h / 512).max(1);
-    let grey = |p: &image::Rgb<u8>| (u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3;
-    for y in (0..h).step_by(stride as usize) {
-        let mut last = grey(rgb.get_pixel(0, y));
-        for x in 1..w {
-            let g = grey(rgb.get_pixel(x, y));
+    let stride = (h / 512).max(1) as usize;
+    // Rows of the raw buffer rather than `get_pixel`: this runs over every graded photo.
+    for row in rgb.as_raw().chunks_exact(3 * w as usize).step_by(stride) {
+        let mut greys = row
+            .chunks_exact(3)
+            .map(|p| (u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2])) / 3);
+        let Some(mut last) = greys.next() else {
+            continue;
+        };
+        for g in greys {
             steps.add(g.abs_diff(last) as u8);
             last = g;
         }
