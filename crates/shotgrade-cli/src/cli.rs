@@ -334,7 +334,8 @@ pub enum TrainCommand {
 
 #[derive(Debug, Args)]
 pub struct TrainBackdropArgs {
-    /// The trained background weights (a network or an ensemble) the stage joins.
+    /// The trained background weights (a network or an ensemble) the stage joins; a second
+    /// stage the file already holds is replaced.
     #[arg(long, value_name = "FILE")]
     pub network: PathBuf,
     /// Output folder: background.safetensors (the networks and the stage) and
