@@ -346,18 +346,25 @@ pub struct TrainBackdropArgs {
     #[arg(long, value_name = "DIR", default_value = "../shared/assets")]
     pub assets: PathBuf,
     /// Training composite seeds; the white and solid ones among them (~40 %) are rendered.
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, default_value_t = 60_000)]
     pub composites: usize,
     /// Validation composites (their own seeds, never the test or validation splits of `eval`)
     /// that choose the epoch.
     #[arg(long, default_value_t = 4_000)]
     pub validation_composites: usize,
-    /// Width of the stage's hidden layer.
-    #[arg(long, default_value_t = 32)]
+    /// Kind of stage: gradient-boosted trees, or a small MLP.
+    #[arg(long, value_enum, default_value_t = StageArg::Trees)]
+    pub stage: StageArg,
+    /// Trees: how many (each of depth 5, shrinkage 0.1).
+    #[arg(long, default_value_t = 300)]
+    pub trees: usize,
+    /// MLP: width of the hidden layer.
+    #[arg(long, default_value_t = 64)]
     pub width: usize,
-    #[arg(long, default_value_t = 60)]
+    /// MLP: training epochs (the best on the validation composites is kept).
+    #[arg(long, default_value_t = 80)]
     pub epochs: usize,
-    /// Peak learning rate (cosine decay over the epochs).
+    /// MLP: peak learning rate (cosine decay over the epochs).
     #[arg(long, default_value_t = 3e-3)]
     pub learning_rate: f64,
     /// Seed of the training composites and the shuffling.
@@ -376,6 +383,14 @@ pub struct TrainEnsembleArgs {
     /// Background weights files, in member order (an ensemble file adds all its members).
     #[arg(required = true, num_args = 2.., value_name = "FILE")]
     pub snapshots: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StageArg {
+    /// Gradient-boosted trees (the shipped kind: fewer errors on the validation composites).
+    Trees,
+    /// A 19 → width → 1 MLP.
+    Mlp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

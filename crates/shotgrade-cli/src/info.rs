@@ -149,9 +149,14 @@ pub fn models(args: ModelsArgs) -> Result<()> {
                     1 => input,
                     n => format!("{input} ×{n} snapshots"),
                 };
-                match config.backdrop_level {
-                    Some(_) => format!("{input} + {BACKDROP_FEATURES} backdrop statistics"),
-                    None => input,
+                match (config.backdrop_level, config.backdrop_trees) {
+                    (Some(w), _) => {
+                        format!("{input} + {BACKDROP_FEATURES} border statistics (MLP, {w})")
+                    }
+                    (None, Some(n)) => {
+                        format!("{input} + {BACKDROP_FEATURES} border statistics ({n} trees)")
+                    }
+                    (None, None) => input,
                 }
             },
             pb,

@@ -2,14 +2,16 @@
 
 use anyhow::{Context, Result};
 use shotgrade::models::BackgroundNetConfig;
+use shotgrade::models::TreeSettings;
 use shotgrade_synth::ComposeSettings;
+use shotgrade_train::backdrop::StageKind;
 use shotgrade_train::ensemble::write_background_ensemble;
 use shotgrade_train::{
     BackdropTrainSettings, BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings,
     RunSettings, TwinLoss, train_backdrop, train_background, train_experience, train_position,
 };
 
-use crate::cli::{TrainCommand, TrainCommon, TwinLossArg};
+use crate::cli::{StageArg, TrainCommand, TrainCommon, TwinLossArg};
 
 /// Starts `jobs` worker threads (default: one per core).
 fn start_workers(jobs: Option<usize>) -> Result<()> {
@@ -133,6 +135,14 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 out: a.out,
                 composites: a.composites,
                 validation_composites: a.validation_composites,
+                stage: match a.stage {
+                    StageArg::Trees => StageKind::Trees,
+                    StageArg::Mlp => StageKind::Mlp,
+                },
+                trees: TreeSettings {
+                    trees: a.trees,
+                    ..TreeSettings::default()
+                },
                 width: a.width,
                 epochs: a.epochs,
                 learning_rate: a.learning_rate,

@@ -270,30 +270,49 @@ fn every_network_trains_continues_evaluates_and_scores() {
         .expect("copy weights");
     }
 
-    // The second stage joins the trained background network; eval and score below use both.
-    let staged = dir.path().join("backdrop");
-    let output = bin()
-        .args(["train", "backdrop", "--network"])
-        .arg(weights.join("background.safetensors"))
-        .arg("--assets")
-        .arg(&assets)
-        .arg("--out")
-        .arg(&staged)
-        .args(["--composites", "40", "--validation-composites", "30"])
-        .args(["--epochs", "2", "--width", "4", "--jobs", "2"])
-        .output()
-        .expect("run shotgrade");
-    let log = ok(output, "train backdrop");
+    // The second stage joins the trained background network, as an MLP and as trees (the
+    // default); eval and score below use the trees.
+    let stage = |kind: &str, extra: &[&str]| {
+        let out = dir.path().join(format!("backdrop-{kind}"));
+        let output = bin()
+            .args(["train", "backdrop", "--stage", kind, "--network"])
+            .arg(weights.join("background.safetensors"))
+            .arg("--assets")
+            .arg(&assets)
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--composites",
+                "40",
+                "--validation-composites",
+                "30",
+                "--jobs",
+                "2",
+            ])
+            .args(extra)
+            .output()
+            .expect("run shotgrade");
+        let log = ok(output, &format!("train backdrop --stage {kind}"));
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join("backdrop.metrics.json")).expect("metrics written"),
+        )
+        .expect("metrics JSON");
+        let kept = m["training_examples"].as_u64().unwrap_or(0);
+        assert!((1..40).contains(&kept), "white and solid ones only: {m}");
+        (out, log, m)
+    };
+    let (_, log, m) = stage("mlp", &["--epochs", "2", "--width", "4"]);
     assert!(log.contains("epoch 2/2"), "{log}");
-    let m: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(staged.join("backdrop.metrics.json")).expect("metrics written"),
-    )
-    .expect("metrics JSON");
-    let kept = m["training_examples"].as_u64().unwrap_or(0);
-    assert!((1..40).contains(&kept), "white and solid ones only: {m}");
     assert_eq!(
         m["validation_accuracy"].as_array().map(Vec::len),
         Some(2),
+        "{m}"
+    );
+    let (staged, log, m) = stage("trees", &["--trees", "5"]);
+    assert!(log.contains("5 trees"), "{log}");
+    assert_eq!(
+        m["validation_accuracy"].as_array().map(Vec::len),
+        Some(1),
         "{m}"
     );
     std::fs::copy(

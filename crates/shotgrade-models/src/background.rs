@@ -63,6 +63,11 @@ pub struct BackgroundNetConfig {
     /// not by its networks. `None`: no second stage (every file written before it).
     #[config(default = "None")]
     pub backdrop_level: Option<usize>,
+    /// Number of trees of the second stage when it is gradient-boosted trees
+    /// ([`crate::BackdropTrees`], carried in the file's metadata) rather than
+    /// [`Self::backdrop_level`]'s MLP. `None`: no trees.
+    #[config(default = "None")]
+    pub backdrop_trees: Option<usize>,
 }
 
 /// Classifies the background of a product photo into the [`shotgrade_core::BackgroundClass`]es.
@@ -196,10 +201,22 @@ impl BackgroundNetConfig {
         })
     }
 
+    /// Whether the model has a second stage (either kind), which needs the backdrop statistics.
+    pub fn has_second_stage(&self) -> bool {
+        self.backdrop_level.is_some() || self.backdrop_trees.is_some()
+    }
+
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
-        if self.backdrop_level == Some(0) {
-            return Err("background backdrop_level must be at least 1 when set".into());
+        if self.backdrop_level == Some(0) || self.backdrop_trees == Some(0) {
+            return Err(
+                "background backdrop_level and backdrop_trees must be at least 1 when set".into(),
+            );
+        }
+        if self.backdrop_level.is_some() && self.backdrop_trees.is_some() {
+            return Err(
+                "a background model has one second stage: backdrop_level or backdrop_trees".into(),
+            );
         }
         if self.snapshots == Some(0) {
             return Err("a background ensemble needs at least one snapshot".into());

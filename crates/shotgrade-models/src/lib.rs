@@ -4,6 +4,7 @@
 //! (S130) and [`ExperienceNet`] (S140) — their weights files, and [`Models`], which loads all
 //! three and runs a batch through them concurrently.
 
+pub mod backdrop_trees;
 pub mod background;
 pub mod blocks;
 pub mod experience;
@@ -14,6 +15,7 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
+pub use backdrop_trees::{BackdropTrees, TREES_METADATA_KEY, TreeSettings, split_light};
 pub use background::{BackdropLevel, BackgroundEnsemble, BackgroundNet, BackgroundNetConfig};
 pub use burn::tensor::Device;
 pub use experience::{ExperienceNet, ExperienceNetConfig, ExperienceOutput};
@@ -46,7 +48,7 @@ impl ModelConfigs {
         shotgrade_image::InputSpec {
             background: self.background.input_size as u32,
             background_blocks: self.background.block_planes(),
-            backdrop: self.background.backdrop_level.is_some(),
+            backdrop: self.background.has_second_stage(),
             position: self.position.input_size as u32,
             experience: self.experience.input_size as u32,
         }
@@ -106,6 +108,9 @@ pub struct RawOutputs {
 pub struct Models {
     /// The background network's snapshots (one for weights files of a single network).
     pub background: BackgroundEnsemble,
+    /// The background model's second stage when it is trees
+    /// ([`BackgroundNetConfig::backdrop_trees`]); an MLP stage lives in the ensemble.
+    pub backdrop_trees: Option<BackdropTrees>,
     pub position: PositionNet,
     pub experience: ExperienceNet,
     pub configs: ModelConfigs,
@@ -118,6 +123,7 @@ impl Models {
     pub fn untrained(configs: ModelConfigs, device: &Device) -> Self {
         Models {
             background: configs.background.init_ensemble(device),
+            backdrop_trees: None,
             position: configs.position.init(device),
             experience: configs.experience.init(device),
             configs,
@@ -181,10 +187,12 @@ impl Models {
             .collect::<String>();
         let [(bf, bb), (pf, pb), (ef, eb)] = files;
         let (background, bc, bh) = net_from_bytes::<BackgroundEnsemble>(bb, bf, device)?;
+        let backdrop_trees = trees_from_header(&bc, &bh, bf)?;
         let (position, pc, ph) = net_from_bytes::<PositionNet>(pb, pf, device)?;
         let (experience, ec, eh) = net_from_bytes::<ExperienceNet>(eb, ef, device)?;
         Ok(Models {
             background,
+            backdrop_trees,
             position,
             experience,
             configs: ModelConfigs {
@@ -213,8 +221,16 @@ impl Models {
             message: e.to_string(),
         })?;
         let [(_, b), (_, p), (_, e)] = weights::paths_in(dir);
+        let mut background_extra = extra.to_vec();
+        if let Some(trees) = &self.backdrop_trees {
+            let json = trees.to_json().map_err(|message| WeightsError::Write {
+                file: b.display().to_string(),
+                message,
+            })?;
+            background_extra.push((TREES_METADATA_KEY.to_string(), json));
+        }
         self.background
-            .save(&self.configs.background, trained, extra, &b)?;
+            .save(&self.configs.background, trained, &background_extra, &b)?;
         weights::save_net(
             &self.position,
             NetKind::Position,
@@ -354,11 +370,20 @@ impl Models {
         );
         let classes = bg.len() / n;
         let cells = pos.len() / n;
+        let white = match &self.backdrop_trees {
+            Some(trees) if batch.backdrop.len() == n * shotgrade_image::BACKDROP_FEATURES => {
+                trees.white_probabilities(&batch.backdrop)
+            }
+            _ => Vec::new(),
+        };
         (0..n)
             .map(|i| {
                 let mut probs = [0.0; 5];
                 for (k, p) in probs.iter_mut().enumerate().take(classes.min(5)) {
                     *p = bg[i * classes + k];
+                }
+                if let Some(&w) = white.get(i) {
+                    split_light(&mut probs, w);
                 }
                 RawOutputs {
                     background_probabilities: probs,
@@ -400,17 +425,17 @@ impl Network for BackgroundNet {
         config.init(device)
     }
     fn check(config: &Self::Config) -> Result<(), String> {
-        match (config.snapshots, config.backdrop_level) {
+        match (config.snapshots, config.has_second_stage()) {
             (Some(n), _) => Err(format!(
                 "it holds a snapshot ensemble of {n} networks, not one network (score and \
                  evaluate with it; train from one of its source checkpoints)"
             )),
-            (None, Some(_)) => Err(
-                "it holds a network with a second stage (backdrop level), not one network \
-                 (score and evaluate with it; train from the network's own file)"
+            (None, true) => Err(
+                "it holds a network with a second stage (white against off-white), not one \
+                 network (score and evaluate with it; train from the network's own file)"
                     .into(),
             ),
-            (None, None) => config.validate(),
+            (None, false) => config.validate(),
         }
     }
 }
@@ -483,6 +508,28 @@ impl Network for ExperienceNet {
     fn check(config: &Self::Config) -> Result<(), String> {
         config.validate()
     }
+}
+
+/// The second stage's trees a background weights file carries in its metadata, when its config
+/// says it has them. `file` names it in errors.
+pub fn trees_from_header(
+    config: &BackgroundNetConfig,
+    header: &WeightsHeader,
+    file: &str,
+) -> Result<Option<BackdropTrees>, WeightsError> {
+    if config.backdrop_trees.is_none() {
+        return Ok(None);
+    }
+    let corrupt = |message: String| WeightsError::Corrupt {
+        file: file.to_string(),
+        message,
+    };
+    let json = header.metadata.get(TREES_METADATA_KEY).ok_or_else(|| {
+        corrupt(format!(
+            "its config has trees but {TREES_METADATA_KEY} is missing"
+        ))
+    })?;
+    BackdropTrees::from_json(json).map(Some).map_err(corrupt)
 }
 
 /// Loads one network's weights file on its own (for evaluation and fine-tuning), e.g.

@@ -566,6 +566,73 @@ fn backdrop_level_splits_white_and_solid_only() {
     );
 }
 
+/// A model whose second stage is trees carries them through its weights directory, asks the
+/// preprocessor for the statistics, and `infer` splits only the light mass by them.
+#[test]
+fn backdrop_trees_travel_with_the_model_and_split_in_infer() {
+    use shotgrade_image::backdrop_statistics;
+    let flat = |v: u8| {
+        let img = shotgrade_image::RgbImage::from_raw(30, 20, vec![v; 30 * 20 * 3]);
+        backdrop_statistics(&img.expect("30 × 20"))
+    };
+    let examples: Vec<_> = (230..=255u8)
+        .map(|v| (flat(v), v >= 250))
+        .cycle()
+        .take(104)
+        .collect();
+    let settings = TreeSettings {
+        trees: 10,
+        depth: 3,
+        min_leaf: 1,
+        ..TreeSettings::default()
+    };
+    let configs = ModelConfigs {
+        background: BackgroundNetConfig::new().with_backdrop_trees(Some(10)),
+        ..ModelConfigs::default()
+    };
+    assert!(configs.input_spec().backdrop);
+    let models = Models {
+        backdrop_trees: Some(BackdropTrees::fit(&examples, &settings)),
+        ..Models::untrained(configs.clone(), &device())
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    models.save_dir(dir.path(), true, &[]).expect("save");
+    let loaded = Models::load_dir(dir.path(), &device()).expect("load");
+    assert_eq!(loaded.configs.background, configs.background);
+    assert!(loaded.backdrop_trees.is_some());
+
+    let mut b = batch(&loaded, 2);
+    b.backdrop = [255u8, 235].iter().flat_map(|&v| flat(v)).collect();
+    let split = loaded.infer(&b);
+    b.backdrop.clear();
+    let network = loaded.infer(&b);
+    for i in 0..2 {
+        let (n, s) = (
+            network[i].background_probabilities,
+            split[i].background_probabilities,
+        );
+        assert!((n[0] + n[2] - s[0] - s[2]).abs() < 1e-5, "{n:?} → {s:?}");
+        assert_eq!((n[1], n[3], n[4]), (s[1], s[3], s[4]));
+    }
+    assert!(split[0].background_probabilities[0] > split[0].background_probabilities[2]);
+    assert!(split[1].background_probabilities[0] < split[1].background_probabilities[2]);
+
+    // Trees named by the config but missing from the file: a clear error.
+    let bare = Models {
+        backdrop_trees: None,
+        ..Models::untrained(configs, &device())
+    };
+    bare.save_dir(dir.path(), true, &[]).expect("save");
+    let e = Models::load_dir(dir.path(), &device())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(TREES_METADATA_KEY), "{e}");
+    let both = BackgroundNetConfig::new()
+        .with_backdrop_trees(Some(3))
+        .with_backdrop_level(Some(3));
+    assert!(both.validate().is_err());
+}
+
 /// Progressive resizing: a network's weights run at any valid input size once its head pool
 /// is rebuilt, and give exactly what a network built for that size with the same weights gives.
 #[test]

@@ -1,5 +1,6 @@
-//! Training the background model's second stage ([`BackdropLevel`]): from the border band's
-//! statistics of composites with a `white` or `solid` backdrop, whether the backdrop is white.
+//! Training the background model's second stage — gradient-boosted trees ([`BackdropTrees`],
+//! the default) or a small MLP ([`BackdropLevel`]): from the border band's statistics of
+//! composites with a `white` or `solid` backdrop, whether the backdrop is white.
 //! The stage is written into a copy of a trained background weights file, next to its
 //! networks, which it does not change.
 
@@ -12,7 +13,9 @@ use serde::Serialize;
 use shotgrade_core::BackgroundClass;
 use shotgrade_image::{BACKDROP_FEATURES, backdrop_statistics};
 use shotgrade_models::weights::NetKind;
-use shotgrade_models::{BackdropLevel, BackgroundNetConfig};
+use shotgrade_models::{
+    BackdropLevel, BackdropTrees, BackgroundNetConfig, TREES_METADATA_KEY, TreeSettings,
+};
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64, background_class, compose};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -26,6 +29,15 @@ use crate::schedule::{create_out_dir, learning_rate, write_report};
 /// [`TEST_SEED_BASE`], so that neither the background validation split (seeds from
 /// `TEST_SEED_BASE`) nor the test split (from `TEST_SEED_BASE` + 10⁷) is looked at.
 pub const BACKDROP_VALIDATION_SEED: u64 = TEST_SEED_BASE + 30_000_000;
+
+/// Which kind of second stage to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    /// A small MLP ([`BackdropLevel`], `width` hidden units), trained with Adam.
+    Mlp,
+    /// Gradient-boosted trees ([`BackdropTrees`]).
+    Trees,
+}
 
 /// What `shotgrade train backdrop` needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +62,9 @@ pub struct BackdropTrainSettings {
     pub seed: u64,
     /// Composite sizes and degradation — those of the background test set by default.
     pub compose: ComposeSettings,
+    pub stage: StageKind,
+    /// With [`StageKind::Trees`]: how they are grown.
+    pub trees: TreeSettings,
 }
 
 impl Default for BackdropTrainSettings {
@@ -58,10 +73,10 @@ impl Default for BackdropTrainSettings {
             assets: PathBuf::from("../shared/assets"),
             network: PathBuf::from("models/background.safetensors"),
             out: PathBuf::from("runs/backdrop"),
-            composites: 30_000,
+            composites: 60_000,
             validation_composites: 4_000,
-            width: 32,
-            epochs: 60,
+            width: 64,
+            epochs: 80,
             batch_size: 256,
             learning_rate: 3e-3,
             seed: 1,
@@ -71,6 +86,8 @@ impl Default for BackdropTrainSettings {
                 degrade_probability: 0.5,
                 ..ComposeSettings::default()
             },
+            stage: StageKind::Trees,
+            trees: TreeSettings::default(),
         }
     }
 }
@@ -82,9 +99,10 @@ pub struct BackdropReport {
     pub out: String,
     pub training_examples: usize,
     pub validation_examples: usize,
-    /// White-against-solid accuracy on the validation composites after each epoch.
+    /// White-against-solid accuracy on the validation composites after each epoch (one entry
+    /// for trees).
     pub validation_accuracy: Vec<f32>,
-    /// The epoch kept (1-based) and its accuracy.
+    /// The epoch kept (1-based; 1 for trees) and its accuracy.
     pub best_epoch: usize,
     pub best_accuracy: f32,
     pub seconds: f64,
@@ -140,6 +158,78 @@ fn accuracy(stage: &BackdropLevel, examples: &[Example], device: &Device) -> f32
     right as f32 / examples.len() as f32
 }
 
+/// A trained second stage.
+enum Stage {
+    Mlp(Box<BackdropLevel>),
+    Trees(BackdropTrees),
+}
+
+/// Trains the MLP stage; returns it (best epoch), the per-epoch validation accuracy, the best
+/// epoch (1-based) and its accuracy.
+fn train_mlp(
+    settings: &BackdropTrainSettings,
+    train: &[Example],
+    val: &[Example],
+    device: &Device,
+    log: &mut dyn FnMut(&str),
+) -> Result<(Stage, Vec<f32>, usize, f32), TrainError> {
+    let autodiff = device.clone().autodiff();
+    let mut stage = BackdropLevel::new(settings.width, &autodiff);
+    let mut optim = AdamConfig::new().init();
+    let loss_fn = BinaryCrossEntropyLossConfig::new()
+        .with_logits(true)
+        .init(&autodiff);
+    let mut rng = SplitMix64::new(settings.seed ^ 0x00BA_C0D0);
+    let mut order: Vec<usize> = (0..train.len()).collect();
+    let mut validation_accuracy = Vec::with_capacity(settings.epochs);
+    let mut best: Option<(usize, f32, BackdropLevel)> = None;
+    for epoch in 0..settings.epochs {
+        let lr = learning_rate(epoch, settings.epochs, settings.learning_rate, 0);
+        // Fisher–Yates with the run's generator: the same seed, the same order.
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let mut loss_sum = 0.0;
+        let mut batches = 0;
+        for chunk in order.chunks(settings.batch_size) {
+            let batch: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
+            let targets: Vec<i64> = batch.iter().map(|e| i64::from(e.white)).collect();
+            let targets =
+                Tensor::<2, Int>::from_data(TensorData::new(targets, [batch.len(), 1]), &autodiff);
+            let logits = stage.forward(statistics_tensor(&batch, &autodiff));
+            let loss = loss_fn.forward(logits, targets);
+            loss_sum += loss.clone().into_scalar::<f32>();
+            batches += 1;
+            let grads = GradientsParams::from_grads(loss.backward(), &stage);
+            stage = optim.step(lr, stage, grads);
+        }
+        let valid = stage.valid();
+        let acc = accuracy(&valid, val, device);
+        validation_accuracy.push(acc);
+        let improved = best.as_ref().is_none_or(|(_, a, _)| acc > *a);
+        log(&format!(
+            "epoch {}/{} · loss {:.4} · validation accuracy {:.4}{}",
+            epoch + 1,
+            settings.epochs,
+            loss_sum / batches.max(1) as f32,
+            acc,
+            if improved { " (best so far)" } else { "" }
+        ));
+        if improved {
+            best = Some((epoch + 1, acc, valid));
+        }
+    }
+    let Some((best_epoch, best_accuracy, stage)) = best else {
+        return Err(TrainError::Settings("no epoch ran".into()));
+    };
+    Ok((
+        Stage::Mlp(Box::new(stage.to_device(device))),
+        validation_accuracy,
+        best_epoch,
+        best_accuracy,
+    ))
+}
+
 /// Trains the stage on composites, keeps the epoch of best validation accuracy, and writes the
 /// networks of `settings.network` with it as `background.safetensors` into `settings.out`.
 pub fn train_backdrop(
@@ -148,14 +238,15 @@ pub fn train_backdrop(
 ) -> Result<BackdropReport, TrainError> {
     if settings.width == 0
         || settings.epochs == 0
+        || settings.trees.trees == 0
         || settings.batch_size == 0
         || settings.composites == 0
         || settings.validation_composites == 0
         || !(settings.learning_rate.is_finite() && settings.learning_rate > 0.0)
     {
         return Err(TrainError::Settings(
-            "need width, epochs, batch size and both composite counts of at least 1 and a \
-             positive learning rate"
+            "need width, epochs, trees, batch size and both composite counts of at least 1 and \
+             a positive learning rate"
                 .into(),
         ));
     }
@@ -189,68 +280,44 @@ pub fn train_backdrop(
         started.elapsed().as_secs_f64()
     ));
 
-    let autodiff = device.clone().autodiff();
-    let mut stage = BackdropLevel::new(settings.width, &autodiff);
-    let mut optim = AdamConfig::new().init();
-    let loss_fn = BinaryCrossEntropyLossConfig::new()
-        .with_logits(true)
-        .init(&autodiff);
-    let mut rng = SplitMix64::new(settings.seed ^ 0x00BA_C0D0);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut validation_accuracy = Vec::with_capacity(settings.epochs);
-    let mut best: Option<(usize, f32, BackdropLevel)> = None;
-    for epoch in 0..settings.epochs {
-        let lr = learning_rate(epoch, settings.epochs, settings.learning_rate, 0);
-        // Fisher–Yates with the run's generator: the same seed, the same order.
-        for i in (1..order.len()).rev() {
-            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    let (stage, validation_accuracy, best_epoch, best_accuracy) = match settings.stage {
+        StageKind::Mlp => train_mlp(settings, &train, &val, &device, log)?,
+        StageKind::Trees => {
+            let examples: Vec<_> = train.iter().map(|e| (e.statistics, e.white)).collect();
+            let trees = BackdropTrees::fit(&examples, &settings.trees);
+            let statistics: Vec<f32> = val.iter().flat_map(|e| e.statistics).collect();
+            let right = trees
+                .white_probabilities(&statistics)
+                .iter()
+                .zip(&val)
+                .filter(|(p, e)| (**p > 0.5) == e.white)
+                .count();
+            let acc = right as f32 / val.len() as f32;
+            log(&format!(
+                "{} trees · validation accuracy {acc:.4}",
+                settings.trees.trees
+            ));
+            (Stage::Trees(trees), vec![acc], 1, acc)
         }
-        let mut loss_sum = 0.0;
-        let mut batches = 0;
-        for chunk in order.chunks(settings.batch_size) {
-            let batch: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
-            let targets: Vec<i64> = batch.iter().map(|e| i64::from(e.white)).collect();
-            let targets =
-                Tensor::<2, Int>::from_data(TensorData::new(targets, [batch.len(), 1]), &autodiff);
-            let logits = stage.forward(statistics_tensor(&batch, &autodiff));
-            let loss = loss_fn.forward(logits, targets);
-            loss_sum += loss.clone().into_scalar::<f32>();
-            batches += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &stage);
-            stage = optim.step(lr, stage, grads);
-        }
-        let valid = stage.valid();
-        let acc = accuracy(&valid, &val, &device);
-        validation_accuracy.push(acc);
-        let improved = best.as_ref().is_none_or(|(_, a, _)| acc > *a);
-        log(&format!(
-            "epoch {}/{} · loss {:.4} · validation accuracy {:.4}{}",
-            epoch + 1,
-            settings.epochs,
-            loss_sum / batches.max(1) as f32,
-            acc,
-            if improved { " (best so far)" } else { "" }
-        ));
-        if improved {
-            best = Some((epoch + 1, acc, valid));
-        }
-    }
-    let Some((best_epoch, best_accuracy, stage)) = best else {
-        return Err(TrainError::Settings("no epoch ran".into()));
     };
 
     create_out_dir(&settings.out)?;
+    let (level, trees) = match stage {
+        Stage::Mlp(level) => (Some(*level), None),
+        Stage::Trees(trees) => (None, Some(trees)),
+    };
     let config = BackgroundNetConfig {
-        backdrop_level: Some(settings.width),
+        backdrop_level: level.as_ref().map(|_| settings.width),
+        backdrop_trees: trees.as_ref().map(|_| settings.trees.trees),
         snapshots: (networks.len() > 1).then_some(networks.len()),
         ..loaded.config
     };
     let model = shotgrade_models::BackgroundEnsemble {
         members: networks,
-        level: Some(stage.to_device(&device)),
+        level,
     };
     let path = settings.out.join(NetKind::Background.file_name());
-    let meta = vec![
+    let mut meta = vec![
         (
             "shotgrade.backdrop.network".to_string(),
             settings.network.display().to_string(),
@@ -260,6 +327,10 @@ pub fn train_backdrop(
             format!("{best_accuracy:.4}"),
         ),
     ];
+    if let Some(trees) = &trees {
+        let json = trees.to_json().map_err(TrainError::Settings)?;
+        meta.push((TREES_METADATA_KEY.to_string(), json));
+    }
     model.save(&config, true, &meta, &path)?;
     let report = BackdropReport {
         network: settings.network.display().to_string(),

@@ -7,7 +7,9 @@ use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::BACKGROUND_CLASSES;
-use shotgrade_models::{BackgroundEnsemble, BackgroundNet, BackgroundNetConfig};
+use shotgrade_models::{
+    BackdropTrees, BackgroundEnsemble, BackgroundNet, BackgroundNetConfig, split_light,
+};
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -160,10 +162,11 @@ pub fn predict(
 
 /// Predicted classes of a background model as the grader decides them
 /// ([`BackgroundEnsemble::classify`]): the mean of its networks' probabilities, split between
-/// `white` and `solid` by its second stage when it has one and the examples carry backdrop
-/// statistics.
+/// `white` and `solid` by its second stage (the ensemble's MLP or `trees`) when it has one and
+/// the examples carry backdrop statistics.
 pub fn predict_ensemble(
     model: &BackgroundEnsemble,
+    trees: Option<&BackdropTrees>,
     examples: &[BackgroundExample],
     size: usize,
     device: &Device,
@@ -176,11 +179,30 @@ pub fn predict_ensemble(
         let refs: Vec<&BackgroundExample> = chunk.iter().collect();
         let (x, _) = batch_tensors(&refs, size, device);
         let features = chunk.first().map_or(0, |e| e.backdrop.len());
-        let statistics = (features > 0).then(|| {
-            let data: Vec<f32> = chunk.iter().flat_map(|e| e.backdrop.clone()).collect();
-            Tensor::from_data(TensorData::new(data, [chunk.len(), features]), device)
+        let statistics: Vec<f32> = chunk.iter().flat_map(|e| e.backdrop.clone()).collect();
+        let tensor = (features > 0).then(|| {
+            Tensor::from_data(
+                TensorData::new(statistics.clone(), [chunk.len(), features]),
+                device,
+            )
         });
-        out.extend(argmax(model.classify(x, statistics)));
+        let probabilities = model.classify(x, tensor);
+        match trees.filter(|_| features > 0) {
+            None => out.extend(argmax(probabilities)),
+            Some(trees) => {
+                let values = probabilities
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap_or_default();
+                let white = trees.white_probabilities(&statistics);
+                for (row, &w) in values.chunks_exact(5).zip(&white) {
+                    let mut p = [row[0], row[1], row[2], row[3], row[4]];
+                    split_light(&mut p, w);
+                    let best = (0..5).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+                    out.push(best);
+                }
+            }
+        }
     }
     out
 }

@@ -34,7 +34,7 @@ pub fn preprocessor(size: u32) -> Preprocessor {
 pub fn background_preprocessor(config: &BackgroundNetConfig) -> Preprocessor {
     Preprocessor::new(InputSpec {
         background_blocks: config.block_planes(),
-        backdrop: config.backdrop_level.is_some(),
+        backdrop: config.has_second_stage(),
         ..spec(config.input_size as u32)
     })
 }

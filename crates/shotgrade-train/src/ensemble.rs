@@ -5,7 +5,9 @@
 use burn::tensor::Device;
 use serde::Serialize;
 use shotgrade_models::weights::{self, NetKind};
-use shotgrade_models::{BackgroundEnsemble, BackgroundNetConfig, net_from_bytes};
+use shotgrade_models::{
+    BackdropTrees, BackgroundEnsemble, BackgroundNetConfig, net_from_bytes, trees_from_header,
+};
 use std::path::{Path, PathBuf};
 
 use crate::background::TrainError;
@@ -28,6 +30,8 @@ pub struct LoadedMembers {
     pub config: BackgroundNetConfig,
     /// Each file's training step, where its header records one.
     pub steps: Vec<Option<usize>>,
+    /// The second stage's trees, when the one file given has them.
+    pub trees: Option<BackdropTrees>,
 }
 
 /// Loads background networks — single networks or ensembles — reading each file once, and
@@ -40,6 +44,7 @@ pub fn load_background_members(
 ) -> Result<LoadedMembers, TrainError> {
     let mut members = Vec::new();
     let mut level = None;
+    let mut trees = None;
     let mut steps = Vec::with_capacity(files.len());
     let mut shape: Option<BackgroundNetConfig> = None;
     for path in files {
@@ -47,13 +52,15 @@ pub fn load_background_members(
         let bytes = weights::read_file(path)?;
         let (ensemble, config, header) =
             net_from_bytes::<BackgroundEnsemble>(bytes, &file, device)?;
-        if ensemble.level.is_some() && files.len() > 1 {
+        let file_trees = trees_from_header(&config, &header, &file)?;
+        if (ensemble.level.is_some() || file_trees.is_some()) && files.len() > 1 {
             return Err(TrainError::Settings(format!(
                 "{file} holds a second stage (backdrop level) as well as networks; use it alone, \
                  or combine the networks' own files"
             )));
         }
         level = ensemble.level;
+        trees = file_trees;
         let config = BackgroundNetConfig {
             snapshots: None,
             ..config
@@ -82,6 +89,7 @@ pub fn load_background_members(
         ensemble: BackgroundEnsemble { members, level },
         config,
         steps,
+        trees,
     })
 }
 
@@ -95,6 +103,7 @@ pub fn write_background_ensemble(
         ensemble,
         config,
         steps,
+        trees,
     } = load_background_members(files, &Device::flex())?;
     let config = BackgroundNetConfig {
         snapshots: Some(ensemble.members.len()),
@@ -103,7 +112,7 @@ pub fn write_background_ensemble(
     crate::schedule::create_out_dir(out)?;
     let path = out.join(NetKind::Background.file_name());
     let members: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-    let meta = vec![
+    let mut meta = vec![
         ("shotgrade.ensemble.members".to_string(), members.join(";")),
         (
             "shotgrade.ensemble.steps".to_string(),
@@ -114,6 +123,10 @@ pub fn write_background_ensemble(
                 .join(";"),
         ),
     ];
+    if let Some(trees) = &trees {
+        let json = trees.to_json().map_err(TrainError::Settings)?;
+        meta.push((shotgrade_models::TREES_METADATA_KEY.to_string(), json));
+    }
     ensemble.save(&config, true, &meta, &path)?;
     Ok(EnsembleReport {
         out: path.display().to_string(),

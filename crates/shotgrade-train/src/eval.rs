@@ -123,8 +123,8 @@ pub fn eval_background(
 ) -> Result<BackgroundEval, TrainError> {
     let device = Device::flex();
     let loaded = load_background_members(weights, &device)?;
-    let (model, config) = (loaded.ensemble, loaded.config);
-    let second_stage = model.level.is_some();
+    let (model, config, trees) = (loaded.ensemble, loaded.config, loaded.trees);
+    let second_stage = model.level.is_some() || trees.is_some();
     let config_size = config.input_size;
     let assets = Assets::load(assets_dir, 320, 640)?;
     let first_seed = match sizes.background_split {
@@ -145,7 +145,7 @@ pub fn eval_background(
             .into_iter()
             .unzip();
     let truth: Vec<usize> = synth.iter().map(|e| e.class.index()).collect();
-    let predicted = predict_ensemble(&model, &synth, config_size, &device);
+    let predicted = predict_ensemble(&model, trees.as_ref(), &synth, config_size, &device);
     let synthetic = classification(&truth, &predicted, 5);
     let synthetic_errors = labels
         .iter()
@@ -163,7 +163,7 @@ pub fn eval_background(
     let truth: Vec<usize> = real.iter().map(|e| e.class.index()).collect();
     let real_m = classification(
         &truth,
-        &predict_ensemble(&model, &real, config_size, &device),
+        &predict_ensemble(&model, trees.as_ref(), &real, config_size, &device),
         5,
     );
     Ok(BackgroundEval {

@@ -1,7 +1,7 @@
 //! The shipped background weights classify freshly rendered photos of known classes.
 
 use shotgrade_core::{BBox, BackgroundClass};
-use shotgrade_models::{BackgroundEnsemble, Device, load_net};
+use shotgrade_models::Device;
 use shotgrade_synth::{Backdrop, Degradation, ProductShape, Scene, SplitMix64, render};
 use shotgrade_train::data::{BackgroundExample, background_preprocessor};
 
@@ -39,10 +39,11 @@ fn shipped_background_weights_classify_rendered_photos() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../models/background.safetensors");
     let device = Device::flex();
-    // One network or a snapshot ensemble, as the grader loads it.
-    let (ensemble, config) = load_net::<BackgroundEnsemble>(&path, &device)
+    // The networks and any second stage, as the grader loads them.
+    let loaded = shotgrade_train::ensemble::load_background_members(&[path], &device)
         .expect("models/background.safetensors is shipped and loads");
-    let mut pre = background_preprocessor(&config);
+    let (ensemble, config) = (&loaded.ensemble, &loaded.config);
+    let mut pre = background_preprocessor(config);
     let mut examples = Vec::new();
     for seed in 0..4u64 {
         let cases = [
@@ -71,7 +72,8 @@ fn shipped_background_weights_classify_rendered_photos() {
         }
     }
     let predicted = shotgrade_train::background::predict_ensemble(
-        &ensemble,
+        ensemble,
+        loaded.trees.as_ref(),
         &examples,
         config.input_size,
         &device,
