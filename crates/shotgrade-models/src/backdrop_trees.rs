@@ -121,32 +121,45 @@ pub fn split_light(probabilities: &mut [f32; 5], white: f32) {
     probabilities[s] = light * (1.0 - white);
 }
 
+/// Helpers the tests of this crate share: flat backdrops and small, quickly grown trees.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use shotgrade_image::{RgbImage, backdrop_statistics};
 
-    fn flat(level: u8) -> [f32; BACKDROP_FEATURES] {
+    /// The statistics of a flat 30 × 20 image of grey `level`.
+    pub fn flat(level: u8) -> [f32; BACKDROP_FEATURES] {
         let img = RgbImage::from_raw(30, 20, vec![level; 30 * 20 * 3]).expect("30 × 20");
         backdrop_statistics(&img)
     }
 
-    /// Trees grown on flat backdrops tell white from grey, survive their JSON, and split only
-    /// the light mass.
-    #[test]
-    fn trees_learn_the_level_and_round_trip() {
+    /// Trees grown on flat backdrops of 230–255, white from 250.
+    pub fn flat_trees(trees: usize) -> BackdropTrees {
         let examples: Vec<_> = (230..=255u8)
             .map(|v| (flat(v), v >= 250))
             .cycle()
             .take(26 * 4)
             .collect();
         let settings = TreeSettings {
-            trees: 20,
+            trees,
             depth: 3,
             min_leaf: 1,
             ..TreeSettings::default()
         };
-        let trees = BackdropTrees::fit(&examples, &settings);
+        BackdropTrees::fit(&examples, &settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{flat, flat_trees};
+    use super::*;
+
+    /// Trees grown on flat backdrops tell white from grey, survive their JSON, and split only
+    /// the light mass.
+    #[test]
+    fn trees_learn_the_level_and_round_trip() {
+        let trees = flat_trees(20);
         let stats: Vec<f32> = [255u8, 252, 246, 235]
             .iter()
             .flat_map(|&v| flat(v))

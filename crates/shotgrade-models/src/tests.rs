@@ -467,8 +467,9 @@ fn background_ensemble_averages_members_and_round_trips() {
 /// is the network alone; the file refuses to load as one network; width 0 is refused.
 #[test]
 fn backdrop_level_splits_white_and_solid_only() {
+    use crate::backdrop_trees::testing::flat;
     use shotgrade_core::BackgroundClass::{Solid, White};
-    use shotgrade_image::{BACKDROP_FEATURES, backdrop_statistics};
+    use shotgrade_image::BACKDROP_FEATURES;
     let config = BackgroundNetConfig::new()
         .with_input_size(64)
         .with_backdrop_level(Some(4));
@@ -477,18 +478,12 @@ fn backdrop_level_splits_white_and_solid_only() {
     assert!(model.level.is_some(), "the config asks for a stage");
     let x = random([2, 3, 64, 64]);
     let values = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().expect("f32");
-    let statistics = |colours: [[u8; 3]; 2]| {
-        let data: Vec<f32> = colours
-            .iter()
-            .flat_map(|&c| {
-                let flat = shotgrade_image::RgbImage::from_raw(40, 30, c.repeat(40 * 30));
-                backdrop_statistics(&flat.expect("40 × 30 pixels"))
-            })
-            .collect();
+    let statistics = |levels: [u8; 2]| {
+        let data: Vec<f32> = levels.iter().flat_map(|&v| flat(v)).collect();
         Tensor::<2>::from_data(TensorData::new(data, [2, BACKDROP_FEATURES]), &device())
     };
     let network = values(model.probabilities(x.clone()));
-    let split = values(model.classify(x.clone(), Some(statistics([[255; 3], [240; 3]]))));
+    let split = values(model.classify(x.clone(), Some(statistics([255, 240]))));
     for i in 0..2 {
         let (n, s) = (&network[i * 5..i * 5 + 5], &split[i * 5..i * 5 + 5]);
         let (w, so) = (White.index(), Solid.index());
@@ -524,7 +519,7 @@ fn backdrop_level_splits_white_and_solid_only() {
         }),
         ..model
     };
-    let split = values(model.classify(x.clone(), Some(statistics([[255; 3], [240; 3]]))));
+    let split = values(model.classify(x.clone(), Some(statistics([255, 240]))));
     let light = |i: usize| network[i * 5] + network[i * 5 + 2];
     assert!(
         (split[0] - light(0)).abs() < 1e-4 && split[2] < 1e-4,
@@ -548,11 +543,7 @@ fn backdrop_level_splits_white_and_solid_only() {
     let loaded = Models::load_dir(dir.path(), &device()).expect("load");
     assert_eq!(loaded.configs.background, config);
     assert!(loaded.configs.input_spec().backdrop);
-    let again = values(
-        loaded
-            .background
-            .classify(x, Some(statistics([[255; 3], [240; 3]]))),
-    );
+    let again = values(loaded.background.classify(x, Some(statistics([255, 240]))));
     assert!(again.iter().zip(&split).all(|(p, q)| (p - q).abs() < 1e-5));
     let file = dir.path().join(NetKind::Background.file_name());
     let e = load_net::<BackgroundNet>(&file, &device())
@@ -570,29 +561,14 @@ fn backdrop_level_splits_white_and_solid_only() {
 /// preprocessor for the statistics, and `infer` splits only the light mass by them.
 #[test]
 fn backdrop_trees_travel_with_the_model_and_split_in_infer() {
-    use shotgrade_image::backdrop_statistics;
-    let flat = |v: u8| {
-        let img = shotgrade_image::RgbImage::from_raw(30, 20, vec![v; 30 * 20 * 3]);
-        backdrop_statistics(&img.expect("30 × 20"))
-    };
-    let examples: Vec<_> = (230..=255u8)
-        .map(|v| (flat(v), v >= 250))
-        .cycle()
-        .take(104)
-        .collect();
-    let settings = TreeSettings {
-        trees: 10,
-        depth: 3,
-        min_leaf: 1,
-        ..TreeSettings::default()
-    };
+    use crate::backdrop_trees::testing::{flat, flat_trees};
     let configs = ModelConfigs {
         background: BackgroundNetConfig::new().with_backdrop_trees(Some(10)),
         ..ModelConfigs::default()
     };
     assert!(configs.input_spec().backdrop);
     let models = Models {
-        backdrop_trees: Some(BackdropTrees::fit(&examples, &settings)),
+        backdrop_trees: Some(flat_trees(10)),
         ..Models::untrained(configs.clone(), &device())
     };
     let dir = tempfile::tempdir().expect("tempdir");
