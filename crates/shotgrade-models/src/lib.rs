@@ -333,8 +333,9 @@ impl Models {
             || {
                 rayon::join(
                     || {
-                        let statistics = (batch.backdrop.len()
-                            == n * shotgrade_image::BACKDROP_FEATURES)
+                        // Only an MLP stage runs on tensors; trees read the batch below.
+                        let statistics = (self.background.level.is_some()
+                            && batch.backdrop.len() == n * shotgrade_image::BACKDROP_FEATURES)
                             .then(|| {
                                 Tensor::<2>::from_data(
                                     TensorData::new(

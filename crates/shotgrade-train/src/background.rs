@@ -179,8 +179,12 @@ pub fn predict_ensemble(
         let refs: Vec<&BackgroundExample> = chunk.iter().collect();
         let (x, _) = batch_tensors(&refs, size, device);
         let features = chunk.first().map_or(0, |e| e.backdrop.len());
-        let statistics: Vec<f32> = chunk.iter().flat_map(|e| e.backdrop.clone()).collect();
-        let tensor = (features > 0).then(|| {
+        let statistics: Vec<f32> = chunk
+            .iter()
+            .flat_map(|e| e.backdrop.iter().copied())
+            .collect();
+        // Only an MLP stage runs on tensors; trees read `statistics` below.
+        let tensor = (features > 0 && model.level.is_some()).then(|| {
             Tensor::from_data(
                 TensorData::new(statistics.clone(), [chunk.len(), features]),
                 device,
