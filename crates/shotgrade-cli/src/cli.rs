@@ -520,7 +520,7 @@ pub struct TrainBackgroundArgs {
     /// boundary between the two classes: white 250–252, or light grey 243–249 for `solid`
     /// (the class boundary is every channel ≥ 250). The validation set keeps the test
     /// distribution (0). Measured as one more cycle on the shipped weights: no gain
-    /// (models/README.md).
+    /// (models/HISTORY.md).
     #[arg(long, default_value_t = 0.0)]
     pub boundary_share: f32,
     /// Give the network, besides the averaged thumbnail, the median native-pixel colour of each
@@ -533,7 +533,7 @@ pub struct TrainBackgroundArgs {
     /// of native pixels per channel, the texture the thumbnail averages away — a flat
     /// off-white backdrop spreads over a level or two, a white one under noise over tens, even
     /// where their medians agree. Ignored with --init-from. Measured on the shipped recipe: no
-    /// gain (models/README.md).
+    /// gain (models/HISTORY.md).
     #[arg(long, requires = "median_colours")]
     pub colour_spread: bool,
     /// Output channels of the network's four trunk stages, wider for more capacity (a new run
@@ -545,7 +545,7 @@ pub struct TrainBackgroundArgs {
     /// the head sees, so it can threshold them sharply — e.g. white (every channel ≥ 250)
     /// against off-white `solid` — instead of weighing them linearly (a new run only;
     /// --init-from keeps the file's shape). Measured at K = 16 on the shipped recipe: no gain
-    /// (models/README.md) [default: none]
+    /// (models/HISTORY.md) [default: none]
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub colour_features: Option<u16>,
     /// Keep an exponential moving average of the weights with this decay per step (e.g. 0.998,

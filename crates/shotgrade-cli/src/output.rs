@@ -113,7 +113,7 @@ impl RowWriter for Csv {
                 let mut r = vec![String::new(); CSV_COLUMNS.len()];
                 r[0] = e.path.clone();
                 r[1] = e.status.to_string();
-                r[22] = e.error.kind.clone();
+                r[22] = e.error.kind.to_string();
                 r[23] = e.error.message.clone();
                 r
             }
@@ -248,7 +248,14 @@ impl RowWriter for Table {
                 writeln!(
                     self.out,
                     "{:>5} {:>4} {:>4} {:>4}  {:<10} {:<40} {}: {}",
-                    "ERR", "", "", "", "", e.path, e.error.kind, e.error.message
+                    "ERR",
+                    "",
+                    "",
+                    "",
+                    "",
+                    e.path,
+                    e.error.kind.as_str(),
+                    e.error.message
                 )?;
             }
         }

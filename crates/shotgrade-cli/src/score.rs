@@ -183,12 +183,20 @@ pub fn run(args: ScoreArgs) -> Result<ExitCode> {
             let (row, extra) = match input {
                 Input::File(p) => graded.next().unwrap_or_else(|| {
                     (
-                        Row::error(p.display().to_string(), "internal", "no result".into()),
+                        Row::error(
+                            p.display().to_string(),
+                            shotgrade::ErrorKind::Internal,
+                            "no result".into(),
+                        ),
                         None,
                     )
                 }),
                 Input::Unreadable(p, message) => (
-                    Row::error(p.display().to_string(), "io", message.clone()),
+                    Row::error(
+                        p.display().to_string(),
+                        shotgrade::ErrorKind::Io,
+                        message.clone(),
+                    ),
                     None,
                 ),
             };

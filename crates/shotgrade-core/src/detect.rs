@@ -6,7 +6,7 @@
 //! arithmetic on a slice — lets it be tested without the network and lets training build
 //! targets with the exact inverse ([`GridLevel::encode`]).
 
-use crate::geometry::{BBox, nms};
+use crate::geometry::{BBox, iou};
 use crate::types::Detection;
 
 /// Numbers the network predicts per grid cell.
@@ -131,10 +131,69 @@ pub fn logit(p: f32) -> f32 {
     (p / (1.0 - p)).ln()
 }
 
+/// Greedy non-maximum suppression: keeps the most probable detection, drops every other one
+/// that overlaps a kept one by more than `iou_threshold`, and returns the kept ones sorted by
+/// probability, highest first. Ties keep their input order, so the result is deterministic.
+pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
+    detections.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+    let mut kept: Vec<Detection> = Vec::with_capacity(detections.len().min(16));
+    for d in detections {
+        if kept.iter().all(|k| iou(&k.bbox, &d.bbox) <= iou_threshold) {
+            kept.push(d);
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn det(b: BBox, p: f32) -> Detection {
+        Detection {
+            bbox: b,
+            probability: p,
+            subject_probability: 0.9,
+        }
+    }
+
+    #[test]
+    fn nms_drops_overlaps_keeps_distinct() {
+        let a = det(BBox::new(0.0, 0.0, 10.0, 10.0), 0.9);
+        let b = det(BBox::new(1.0, 1.0, 11.0, 11.0), 0.8);
+        let c = det(BBox::new(50.0, 50.0, 60.0, 60.0), 0.7);
+        let kept = nms(vec![c, b, a], 0.5);
+        assert_eq!(kept, vec![a, c]);
+    }
+
+    fn any_box() -> impl Strategy<Value = BBox> {
+        (-50f32..500.0, -50f32..500.0, 0f32..400.0, 0f32..400.0)
+            .prop_map(|(x, y, w, h)| BBox::new(x, y, x + w, y + h))
+    }
+
+    proptest! {
+        #[test]
+        fn nms_is_idempotent_and_a_subset(
+            boxes in proptest::collection::vec((any_box(), 0f32..1.0), 0..30),
+            thr in 0.1f32..0.9,
+        ) {
+            let dets: Vec<Detection> = boxes.into_iter().map(|(b, p)| det(b, p)).collect();
+            let once = nms(dets.clone(), thr);
+            let twice = nms(once.clone(), thr);
+            prop_assert_eq!(&once, &twice);
+            prop_assert!(once.len() <= dets.len());
+            for k in &once {
+                prop_assert!(dets.contains(k));
+            }
+            for (i, a) in once.iter().enumerate() {
+                for b in &once[i + 1..] {
+                    prop_assert!(iou(&a.bbox, &b.bbox) <= thr);
+                }
+            }
+        }
+
+    }
 
     fn decoder() -> DetectionDecoder {
         DetectionDecoder {

@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::Detection;
-
 /// An axis-aligned box in pixel coordinates, corners `(x0, y0)` (inclusive) to `(x1, y1)`
 /// (exclusive), so a box covering a whole `w × h` image is `(0, 0, w, h)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,20 +74,6 @@ pub fn iou(a: &BBox, b: &BBox) -> f32 {
     (inter / union).clamp(0.0, 1.0)
 }
 
-/// Greedy non-maximum suppression: keeps the most probable detection, drops every other one
-/// that overlaps a kept one by more than `iou_threshold`, and returns the kept ones sorted by
-/// probability, highest first. Ties keep their input order, so the result is deterministic.
-pub fn nms(mut detections: Vec<Detection>, iou_threshold: f32) -> Vec<Detection> {
-    detections.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-    let mut kept: Vec<Detection> = Vec::with_capacity(detections.len().min(16));
-    for d in detections {
-        if kept.iter().all(|k| iou(&k.bbox, &d.bbox) <= iou_threshold) {
-            kept.push(d);
-        }
-    }
-    kept
-}
-
 /// The letterbox transform: the source image scaled by `scale` (aspect kept) and centred on a
 /// `size × size` canvas with padding `pad_x`, `pad_y`. The position network sees the canvas; the
 /// inverse maps its boxes back to original pixels.
@@ -157,14 +141,6 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn det(b: BBox, p: f32) -> Detection {
-        Detection {
-            bbox: b,
-            probability: p,
-            subject_probability: 0.9,
-        }
-    }
-
     #[test]
     fn iou_known_values() {
         let a = BBox::new(0.0, 0.0, 10.0, 10.0);
@@ -173,15 +149,6 @@ mod tests {
         let half = BBox::new(5.0, 0.0, 15.0, 10.0);
         assert!((iou(&a, &half) - 50.0 / 150.0).abs() < 1e-6);
         assert_eq!(iou(&a, &BBox::new(3.0, 3.0, 3.0, 9.0)), 0.0);
-    }
-
-    #[test]
-    fn nms_drops_overlaps_keeps_distinct() {
-        let a = det(BBox::new(0.0, 0.0, 10.0, 10.0), 0.9);
-        let b = det(BBox::new(1.0, 1.0, 11.0, 11.0), 0.8);
-        let c = det(BBox::new(50.0, 50.0, 60.0, 60.0), 0.7);
-        let kept = nms(vec![c, b, a], 0.5);
-        assert_eq!(kept, vec![a, c]);
     }
 
     #[test]
@@ -215,26 +182,6 @@ mod tests {
             let v = iou(&a, &b);
             prop_assert!((0.0..=1.0).contains(&v));
             prop_assert!((v - iou(&b, &a)).abs() < 1e-6);
-        }
-
-        #[test]
-        fn nms_is_idempotent_and_a_subset(
-            boxes in proptest::collection::vec((any_box(), 0f32..1.0), 0..30),
-            thr in 0.1f32..0.9,
-        ) {
-            let dets: Vec<Detection> = boxes.into_iter().map(|(b, p)| det(b, p)).collect();
-            let once = nms(dets.clone(), thr);
-            let twice = nms(once.clone(), thr);
-            prop_assert_eq!(&once, &twice);
-            prop_assert!(once.len() <= dets.len());
-            for k in &once {
-                prop_assert!(dets.contains(k));
-            }
-            for (i, a) in once.iter().enumerate() {
-                for b in &once[i + 1..] {
-                    prop_assert!(iou(&a.bbox, &b.bbox) <= thr);
-                }
-            }
         }
 
         #[test]

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod detect;
+pub mod error_kind;
 pub mod geometry;
 pub mod policy;
 pub mod profile;
@@ -18,10 +19,11 @@ pub mod row;
 pub mod types;
 
 pub use config::{ConfigError, ScoringConfig};
-pub use detect::{DetectionDecoder, GridLevel, POSITION_CELL_WIDTH};
-pub use geometry::{BBox, Letterbox, iou, nms};
+pub use detect::{DetectionDecoder, GridLevel, POSITION_CELL_WIDTH, nms};
+pub use error_kind::ErrorKind;
+pub use geometry::{BBox, Letterbox, iou};
 pub use policy::{ModelOutputs, score};
-pub use profile::{ProfileReport, ProfileSet, Status, check_profile};
-pub use report::{ImageFacts, Reason, Report, Scores};
-pub use row::{ErrorBody, ErrorRow, Row, ScoredRow};
+pub use profile::{ProfileSet, check_profile};
+pub use report::{CheckResult, ImageFacts, ProfileVerdict, Reason, Report, Scores, Status};
+pub use row::{ErrorRow, Row, RowError, ScoredRow};
 pub use types::{BACKGROUND_CLASSES, BackgroundClass, Detection, PositionCategory};

@@ -26,9 +26,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 
-use crate::report::{ImageFacts, Report};
+use crate::report::{CheckResult, ImageFacts, ProfileVerdict, Report, Status};
 use crate::types::BackgroundClass;
 
 /// The built-in profiles, in the format described in the module docs.
@@ -175,61 +174,6 @@ pub struct Profile {
     pub checks: BTreeMap<Measure, Bound>,
 }
 
-/// The outcome of one check, or of a whole profile (its worst check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-        })
-    }
-}
-
-/// One check's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-pub struct CheckResult {
-    /// The measure's name (`longest_side`, …), `format` or `background`.
-    pub check: String,
-    pub status: Status,
-    /// The measured value in words with its unit, e.g. `900 px`.
-    pub measured: String,
-    /// The requirement, e.g. `≥ 1000 px (warn)`.
-    pub threshold: String,
-    /// One sentence for a seller: what was measured against what.
-    pub message: String,
-    /// What to do about it; empty when the check passed.
-    pub fix: String,
-}
-
-/// A profile's verdict on one image.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-pub struct ProfileReport {
-    pub name: String,
-    pub title: String,
-    /// The worst status of any check.
-    pub status: Status,
-    pub checks: Vec<CheckResult>,
-}
-
-impl ProfileReport {
-    /// Checks with the given status.
-    pub fn with_status(&self, status: Status) -> impl Iterator<Item = &CheckResult> {
-        self.checks.iter().filter(move |c| c.status == status)
-    }
-}
-
 /// Why a profile file or name was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
@@ -341,7 +285,7 @@ pub fn check_profile(
     profile: &Profile,
     facts: &ImageFacts,
     report: &Report,
-) -> ProfileReport {
+) -> ProfileVerdict {
     let mut checks = Vec::new();
     if !profile.formats.is_empty() {
         let ok = profile.formats.contains(&facts.format);
@@ -386,7 +330,7 @@ pub fn check_profile(
     for (&m, bound) in &profile.checks {
         checks.push(check_bound(m, bound, measure(m, facts, report)));
     }
-    ProfileReport {
+    ProfileVerdict {
         name: name.to_string(),
         title: profile.title.clone(),
         status: checks

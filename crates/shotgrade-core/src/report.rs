@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use crate::geometry::BBox;
-use crate::profile::ProfileReport;
 use crate::types::{BackgroundClass, PositionCategory};
+use std::fmt;
 
 /// Facts about the file and its pixels that the loader measures (not the models).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,5 +116,60 @@ pub struct Report {
     pub reasons: Vec<Reason>,
     /// The marketplace profile's checks, when one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<ProfileReport>,
+    pub profile: Option<ProfileVerdict>,
+}
+
+/// The outcome of one check, or of a whole profile (its worst check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        })
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct CheckResult {
+    /// The measure's name (`longest_side`, …), `format` or `background`.
+    pub check: String,
+    pub status: Status,
+    /// The measured value in words with its unit, e.g. `900 px`.
+    pub measured: String,
+    /// The requirement, e.g. `≥ 1000 px (warn)`.
+    pub threshold: String,
+    /// One sentence for a seller: what was measured against what.
+    pub message: String,
+    /// What to do about it; empty when the check passed.
+    pub fix: String,
+}
+
+/// A profile's verdict on one image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+pub struct ProfileVerdict {
+    pub name: String,
+    pub title: String,
+    /// The worst status of any check.
+    pub status: Status,
+    pub checks: Vec<CheckResult>,
+}
+
+impl ProfileVerdict {
+    /// Checks with the given status.
+    pub fn with_status(&self, status: Status) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(move |c| c.status == status)
+    }
 }

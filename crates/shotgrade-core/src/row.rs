@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::ProfileReport;
-use crate::report::{BackgroundVerdict, ImageFacts, PositionVerdict, Reason, Report, Scores};
+use crate::error_kind::ErrorKind;
+use crate::report::{
+    BackgroundVerdict, ImageFacts, PositionVerdict, ProfileVerdict, Reason, Report, Scores,
+};
 
 /// One input's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,7 +31,7 @@ pub struct ScoredRow {
     pub reasons: Vec<Reason>,
     /// Marketplace profile checks, when a profile was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub profile: Option<ProfileReport>,
+    pub profile: Option<ProfileVerdict>,
 }
 
 /// An input that could not be scored. `status` is always `"error"`.
@@ -38,16 +40,16 @@ pub struct ScoredRow {
 pub struct ErrorRow {
     pub path: String,
     pub status: String,
-    pub error: ErrorBody,
+    pub error: RowError,
 }
 
 /// Why an input failed: a stable `kind` and a message for people.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
-#[cfg_attr(feature = "schemars", schemars(rename = "RowError"))]
-pub struct ErrorBody {
-    /// `unsupported_format`, `corrupt`, `too_large` or `io`.
-    pub kind: String,
+pub struct RowError {
+    /// `unsupported_format`, `corrupt`, `too_large` or `io` for a file; `config` for a refused
+    /// setting; `internal` for a bug; `queue_full` from a busy server.
+    pub kind: ErrorKind,
     pub message: String,
 }
 
@@ -66,14 +68,11 @@ impl Row {
         }))
     }
 
-    pub fn error(path: String, kind: &str, message: String) -> Self {
+    pub fn error(path: String, kind: ErrorKind, message: String) -> Self {
         Row::Error(ErrorRow {
             path,
             status: "error".into(),
-            error: ErrorBody {
-                kind: kind.to_string(),
-                message,
-            },
+            error: RowError { kind, message },
         })
     }
 

@@ -6,7 +6,7 @@
 //! white one under noise and JPEG solid. The class boundary is a level — every channel at 250
 //! or more — and the evidence for it is in the native border pixels: their distribution (a
 //! spike at 245 against a clipped spread up to 255) and the image's noise. A small classifier
-//! over these numbers separates the two classes better than the network does (models/README.md,
+//! over these numbers separates the two classes better than the network does (models/HISTORY.md,
 //! "A second stage for white against off-white").
 
 use image::RgbImage;

@@ -1,37 +1,6 @@
-use serde::Serialize;
-use std::fmt;
 use thiserror::Error;
 
-/// Why an image could not be loaded, as a stable machine-readable kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// Not an image format shotgrade reads (or not an image at all).
-    UnsupportedFormat,
-    /// The file claims a supported format but its data is broken or truncated.
-    Corrupt,
-    /// The file or its pixel dimensions exceed the configured limits.
-    TooLarge,
-    /// The file could not be read.
-    Io,
-}
-
-impl ErrorKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::UnsupportedFormat => "unsupported_format",
-            ErrorKind::Corrupt => "corrupt",
-            ErrorKind::TooLarge => "too_large",
-            ErrorKind::Io => "io",
-        }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use shotgrade_core::ErrorKind;
 
 /// An image that could not be loaded: a kind plus a message for people.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]

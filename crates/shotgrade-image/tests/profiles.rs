@@ -2,7 +2,8 @@
 //! file and border, the scoring policy places the (given) product box, the profile judges.
 
 use image::{ImageEncoder, Rgb, RgbImage};
-use shotgrade_core::profile::{ProfileReport, ProfileSet, Status, check_profile};
+use shotgrade_core::profile::{ProfileSet, check_profile};
+use shotgrade_core::report::{ProfileVerdict, Status};
 use shotgrade_core::{BBox, Detection, ModelOutputs, ScoringConfig, score};
 use shotgrade_image::{Limits, load_bytes};
 
@@ -29,7 +30,7 @@ fn packshot(side: u32, background: u8, span: f32, format: &str) -> (Vec<u8>, BBo
     (bytes, b)
 }
 
-fn judge(profile: &str, bytes: &[u8], product: BBox) -> ProfileReport {
+fn judge(profile: &str, bytes: &[u8], product: BBox) -> ProfileVerdict {
     let loaded = load_bytes(bytes, &Limits::default()).expect("loads");
     let outputs = ModelOutputs {
         background_probabilities: [0.96, 0.01, 0.01, 0.01, 0.01],
@@ -57,7 +58,7 @@ fn judge(profile: &str, bytes: &[u8], product: BBox) -> ProfileReport {
     )
 }
 
-fn status(r: &ProfileReport, check: &str) -> Status {
+fn status(r: &ProfileVerdict, check: &str) -> Status {
     r.checks
         .iter()
         .find(|c| c.check == check)

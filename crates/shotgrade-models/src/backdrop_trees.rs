@@ -3,7 +3,7 @@
 //! question as [`crate::BackdropLevel`] answers with a small MLP. Trees threshold each
 //! statistic directly (a darkest-channel percentile at 249.5, a share of clipped pixels), which
 //! is what the boundary between the classes is; on the validation composites they make fewer
-//! errors than the MLP (models/README.md, "A second stage for white against off-white").
+//! errors than the MLP (models/HISTORY.md, "A second stage for white against off-white").
 //!
 //! The trees are not a burn module: a weights file carries them as JSON in its metadata under
 //! [`TREES_METADATA_KEY`], and [`crate::Models::infer`] applies them on the CPU after the

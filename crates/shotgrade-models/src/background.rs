@@ -281,7 +281,7 @@ impl BackgroundNet {
     /// A backdrop's class does not depend on which side the product stands, and the two views
     /// disagree mostly where one of them is wrong: on the held-out test composites averaging
     /// them removed 1, 4 and 6 of the 35–43 errors of the three checkpoints measured
-    /// (models/README.md), for one more pass of this small network (~2–3 ms per image on the
+    /// (models/HISTORY.md), for one more pass of this small network (~2–3 ms per image on the
     /// CPU; [`Self::macs`] counts one pass).
     pub fn probabilities(&self, x: Tensor<4>) -> Tensor<2> {
         let mirrored = x.clone().flip([3]);
@@ -332,7 +332,7 @@ impl BackgroundNet {
 ///
 /// Why: the boundary between the two is a level (every channel ≥ 250) that the network, on a
 /// 64-px thumbnail and per-block medians, places poorly — most of its errors sat there — while
-/// the border pixels' distribution and the photo's noise give it away (models/README.md, "A
+/// the border pixels' distribution and the photo's noise give it away (models/HISTORY.md, "A
 /// second stage for white against off-white"). Trained on its own
 /// (`shotgrade train backdrop`), after the network.
 #[derive(Module, Debug)]
@@ -382,7 +382,7 @@ impl BackdropLevel {
 /// networks (the best checkpoint of each cycle) that make partly different mistakes; averaging
 /// their probabilities costs no training time, only one more pair of passes per member at
 /// inference, and leans less on which single checkpoint happened to be chosen (measured in
-/// models/README.md). A single network is an ensemble of one.
+/// models/HISTORY.md). A single network is an ensemble of one.
 #[derive(Module, Debug)]
 pub struct BackgroundEnsemble {
     pub members: Vec<BackgroundNet>,

@@ -413,10 +413,21 @@ pub trait Network: burn::module::Module + burn::store::ModuleSnapshot + Sized {
         file: &str,
         device: &Device,
     ) -> Result<Self, WeightsError> {
-        let mut net = Self::build(config, device);
-        weights::load_tensors(&mut net, bytes, file, Self::KIND)?;
-        Ok(net)
+        build_and_load(config, bytes, file, device)
     }
+}
+
+/// A network of `config` with a weights file's tensors: what [`Network::load`] does unless a
+/// network overrides it.
+fn build_and_load<N: Network>(
+    config: &N::Config,
+    bytes: Vec<u8>,
+    file: &str,
+    device: &Device,
+) -> Result<N, WeightsError> {
+    let mut net = N::build(config, device);
+    weights::load_tensors(&mut net, bytes, file, N::KIND)?;
+    Ok(net)
 }
 
 impl Network for BackgroundNet {
@@ -483,9 +494,7 @@ impl Network for BackgroundEnsemble {
         if config.snapshots.is_none() && config.backdrop_level.is_none() {
             return BackgroundNet::load(config, bytes, file, device).map(Self::single);
         }
-        let mut net = Self::build(config, device);
-        weights::load_tensors(&mut net, bytes, file, Self::KIND)?;
-        Ok(net)
+        build_and_load(config, bytes, file, device)
     }
 }
 

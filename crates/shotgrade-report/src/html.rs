@@ -5,7 +5,7 @@
 //! Everything is rendered here as static HTML, so the report reads fine with JavaScript off;
 //! the small inline script only adds sorting and filtering.
 
-use shotgrade_core::profile::Status;
+use shotgrade_core::report::Status;
 use shotgrade_core::{Row, ScoredRow};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -261,7 +261,7 @@ fn table(h: &mut String, entries: &[Entry<'_>], order: &[usize]) {
                      <td class=\"reason\">{kind}: {message}</td></tr>",
                     search = escape(&format!("{} error {}", err.path, err.error.message)),
                     path = escape(&err.path),
-                    kind = escape(&err.error.kind),
+                    kind = escape(err.error.kind.as_str()),
                     message = escape(&err.error.message),
                 );
             }
@@ -288,7 +288,7 @@ fn card(h: &mut String, i: usize, e: &Entry<'_>) {
                 "<article class=\"card error\" id=\"card-{i}\"><h3>{}</h3>\
                  <p class=\"reason\">could not be scored — {}: {}</p></article>",
                 escape(&err.path),
-                escape(&err.error.kind),
+                escape(err.error.kind.as_str()),
                 escape(&err.error.message)
             );
         }

@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use shotgrade::core::BACKGROUND_CLASSES;
-use shotgrade::{GradeOptions, Grader, Row};
+use shotgrade::{ErrorKind, GradeOptions, Grader, Row};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -71,27 +71,28 @@ pub struct AppState {
 pub struct ErrorBody {
     /// What went wrong, for people.
     pub error: String,
-    /// Stable machine-readable kind: `body_too_large`, `bad_request`, `config`, `corrupt`,
-    /// `unsupported_format`, `too_large`, `queue_full`, `timeout`, `unauthorized`,
-    /// `not_found`, `saturated`, `shutting_down`, `internal`.
-    pub kind: String,
+    /// Stable machine-readable kind; it decides the HTTP status.
+    pub kind: ErrorKind,
     /// The image's name (multipart file name, or `body`) when the error is about one image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }
 
-/// An error response: status plus `{error, kind}`.
+/// The HTTP status of a response failing with `kind` ([`ErrorKind::http_status`]).
+fn http_status(kind: ErrorKind) -> StatusCode {
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// An error response: status (from its kind) plus `{error, kind}`.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub kind: &'static str,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         ApiError {
-            status,
             kind,
             message: message.into(),
         }
@@ -99,16 +100,14 @@ impl ApiError {
 
     fn body_too_large() -> Self {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
+            ErrorKind::BodyTooLarge,
             "the request body is larger than the server accepts",
         )
     }
 
     fn timeout(limit: Duration) -> Self {
         ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "timeout",
+            ErrorKind::Timeout,
             format!(
                 "the image was not graded within {:.1} s: the server is overloaded, retry later",
                 limit.as_secs_f64()
@@ -117,26 +116,23 @@ impl ApiError {
     }
 
     fn shutting_down() -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting_down",
-            "the server is shutting down",
-        )
+        ApiError::new(ErrorKind::ShuttingDown, "the server is shutting down")
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = http_status(self.kind);
         let mut r = (
-            self.status,
+            status,
             Json(ErrorBody {
                 error: self.message,
-                kind: self.kind.to_string(),
+                kind: self.kind,
                 path: None,
             }),
         )
             .into_response();
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
@@ -149,7 +145,7 @@ impl From<BytesRejection> for ApiError {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::body_too_large()
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", r.body_text())
+            ApiError::new(ErrorKind::BadRequest, r.body_text())
         }
     }
 }
@@ -172,7 +168,7 @@ impl ScoreQuery {
         state
             .grader
             .check_options(&options)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "config", e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorKind::Config, e.to_string()))?;
         Ok(options)
     }
 }
@@ -194,7 +190,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(|| async { Json(openapi::spec()) }))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         // Outermost first: give the request an id, log it in a span carrying the id, and
@@ -280,8 +276,7 @@ async fn require_key(
             .unwrap_or("");
         if !same_key(given.as_bytes(), key.as_bytes()) {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorKind::Unauthorized,
                 "missing or wrong API key (send Authorization: Bearer <key>)",
             ));
         }
@@ -291,12 +286,7 @@ async fn require_key(
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
     if state.batcher.saturated() {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "saturated",
-            "the inference queue is full",
-        )
-        .into_response()
+        ApiError::new(ErrorKind::Saturated, "the inference queue is full").into_response()
     } else {
         Json(serde_json::json!({"status": "ready", "weights": state.grader.models().provenance.source}))
             .into_response()
@@ -321,11 +311,9 @@ async fn grade_one(
             reply,
         })
         .map_err(|e| match e {
-            SubmitError::Full => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "queue_full",
-                "the server is busy: retry shortly",
-            ),
+            SubmitError::Full => {
+                ApiError::new(ErrorKind::QueueFull, "the server is busy: retry shortly")
+            }
             SubmitError::Closed => ApiError::shutting_down(),
         })?;
     wait_for_row(rx, deadline, state.settings.request_timeout).await
@@ -341,8 +329,7 @@ async fn wait_for_row(
     match tokio::time::timeout_at(deadline.into(), rx).await {
         Ok(Ok(row)) => Ok(row),
         Ok(Err(_)) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorKind::Internal,
             "the inference worker stopped",
         )),
         Err(_) => {
@@ -368,7 +355,7 @@ async fn score(
     let (name, bytes) = if is_multipart {
         let mut form = Multipart::from_request(request, &())
             .await
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text()))?;
+            .map_err(|e| ApiError::new(ErrorKind::BadRequest, e.body_text()))?;
         let mut found = None;
         while let Some(field) = form.next_field().await.map_err(multipart_error)? {
             if field.name() == Some("file") {
@@ -379,8 +366,7 @@ async fn score(
         }
         found.ok_or_else(|| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
+                ErrorKind::BadRequest,
                 "the multipart body has no field named \"file\"",
             )
         })?
@@ -396,7 +382,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::body_too_large()
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+        ApiError::new(ErrorKind::BadRequest, e.body_text())
     }
 }
 
@@ -404,22 +390,15 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 fn row_response(row: Row) -> Response {
     match row {
         Row::Scored(_) => Json(row).into_response(),
-        Row::Error(e) => {
-            let status = if e.error.kind == "config" {
-                StatusCode::BAD_REQUEST
-            } else {
-                StatusCode::UNPROCESSABLE_ENTITY
-            };
-            (
-                status,
-                Json(ErrorBody {
-                    error: e.error.message,
-                    kind: e.error.kind,
-                    path: Some(e.path),
-                }),
-            )
-                .into_response()
-        }
+        Row::Error(e) => (
+            http_status(e.error.kind),
+            Json(ErrorBody {
+                error: e.error.message,
+                kind: e.error.kind,
+                path: Some(e.path),
+            }),
+        )
+            .into_response(),
     }
 }
 
@@ -460,12 +439,12 @@ async fn score_batch(
         let row = match rx {
             Some(rx) => match wait_for_row(rx, deadline, state.settings.request_timeout).await {
                 Ok(row) => row,
-                Err(e) if e.kind == "internal" => Row::error(name, e.kind, e.message),
+                Err(e) if e.kind == ErrorKind::Internal => Row::error(name, e.kind, e.message),
                 Err(e) => return Err(e),
             },
             None => Row::error(
                 name,
-                "queue_full",
+                ErrorKind::QueueFull,
                 "the server is busy: retry this image shortly".into(),
             ),
         };

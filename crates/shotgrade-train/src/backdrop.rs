@@ -20,10 +20,11 @@ use shotgrade_synth::{Assets, ComposeSettings, SplitMix64, background_class, com
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
 use crate::ensemble::load_background_members;
-use crate::schedule::{create_out_dir, learning_rate, write_report};
+use crate::error::TrainError;
+use crate::fit::{Evaluation, FitSettings, Gradients, Schedule, Task, fit};
+use crate::schedule::{create_out_dir, write_report};
 
 /// First seed of the composites that choose the stage's epoch: a range of their own above
 /// [`TEST_SEED_BASE`], so that neither the background validation split (seeds from
@@ -164,6 +165,85 @@ enum Stage {
     Trees(BackdropTrees),
 }
 
+/// The MLP stage's training as a [`Task`]: epochs over the training examples in a new
+/// shuffled order each (one step per batch), binary cross-entropy, validation accuracy after
+/// each epoch as the selection key.
+struct MlpTask<'a> {
+    train: &'a [Example],
+    val: &'a [Example],
+    batch_size: usize,
+    epochs: usize,
+    order: Vec<usize>,
+    rng: SplitMix64,
+    device: Device,
+    loss_sum: f32,
+    batches: usize,
+    /// Validation accuracy after each epoch.
+    accuracy: Vec<f32>,
+}
+
+impl MlpTask<'_> {
+    fn batches_per_epoch(&self) -> usize {
+        self.train.len().div_ceil(self.batch_size)
+    }
+}
+
+impl Task for MlpTask<'_> {
+    type Model = BackdropLevel;
+    type Batch = Vec<usize>;
+    type Metrics = f32;
+
+    fn batch(&mut self, step: usize) -> Vec<usize> {
+        let per_epoch = self.batches_per_epoch();
+        let i = step % per_epoch;
+        if i == 0 {
+            // Fisher–Yates with the run's generator: the same seed, the same order.
+            for k in (1..self.order.len()).rev() {
+                self.order
+                    .swap(k, (self.rng.next_u64() % (k as u64 + 1)) as usize);
+            }
+        }
+        let end = ((i + 1) * self.batch_size).min(self.order.len());
+        self.order[i * self.batch_size..end].to_vec()
+    }
+
+    fn gradients(&mut self, stage: &BackdropLevel, batch: Vec<usize>) -> Gradients {
+        let device = self.device.clone().autodiff();
+        let examples: Vec<&Example> = batch.iter().map(|&i| &self.train[i]).collect();
+        let targets: Vec<i64> = examples.iter().map(|e| i64::from(e.white)).collect();
+        let targets =
+            Tensor::<2, Int>::from_data(TensorData::new(targets, [examples.len(), 1]), &device);
+        let logits = stage.forward(statistics_tensor(&examples, &device));
+        let loss = BinaryCrossEntropyLossConfig::new()
+            .with_logits(true)
+            .init(&device)
+            .forward(logits, targets);
+        let value = loss.clone().into_scalar::<f32>();
+        self.loss_sum += value;
+        self.batches += 1;
+        Gradients {
+            grads: GradientsParams::from_grads(loss.backward(), stage),
+            loss: value,
+        }
+    }
+
+    fn evaluate(&mut self, stage: &BackdropLevel) -> Evaluation<f32> {
+        let acc = accuracy(stage, self.val, &self.device);
+        self.accuracy.push(acc);
+        let loss = self.loss_sum / self.batches.max(1) as f32;
+        (self.loss_sum, self.batches) = (0.0, 0);
+        Evaluation {
+            key: acc,
+            metrics: acc,
+            summary: format!(
+                "epoch {}/{} · loss {loss:.4} · validation accuracy {acc:.4}",
+                self.accuracy.len(),
+                self.epochs
+            ),
+        }
+    }
+}
+
 /// Trains the MLP stage; returns it (best epoch), the per-epoch validation accuracy, the best
 /// epoch (1-based) and its accuracy.
 fn train_mlp(
@@ -173,60 +253,48 @@ fn train_mlp(
     device: &Device,
     log: &mut dyn FnMut(&str),
 ) -> Result<(Stage, Vec<f32>, usize, f32), TrainError> {
-    let autodiff = device.clone().autodiff();
-    let mut stage = BackdropLevel::new(settings.width, &autodiff);
-    let mut optim = AdamConfig::new().init();
-    let loss_fn = BinaryCrossEntropyLossConfig::new()
-        .with_logits(true)
-        .init(&autodiff);
-    let mut rng = SplitMix64::new(settings.seed ^ 0x00BA_C0D0);
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let mut validation_accuracy = Vec::with_capacity(settings.epochs);
-    let mut best: Option<(usize, f32, BackdropLevel)> = None;
-    for epoch in 0..settings.epochs {
-        let lr = learning_rate(epoch, settings.epochs, settings.learning_rate, 0);
-        // Fisher–Yates with the run's generator: the same seed, the same order.
-        for i in (1..order.len()).rev() {
-            order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
-        }
-        let mut loss_sum = 0.0;
-        let mut batches = 0;
-        for chunk in order.chunks(settings.batch_size) {
-            let batch: Vec<&Example> = chunk.iter().map(|&i| &train[i]).collect();
-            let targets: Vec<i64> = batch.iter().map(|e| i64::from(e.white)).collect();
-            let targets =
-                Tensor::<2, Int>::from_data(TensorData::new(targets, [batch.len(), 1]), &autodiff);
-            let logits = stage.forward(statistics_tensor(&batch, &autodiff));
-            let loss = loss_fn.forward(logits, targets);
-            loss_sum += loss.clone().into_scalar::<f32>();
-            batches += 1;
-            let grads = GradientsParams::from_grads(loss.backward(), &stage);
-            stage = optim.step(lr, stage, grads);
-        }
-        let valid = stage.valid();
-        let acc = accuracy(&valid, val, device);
-        validation_accuracy.push(acc);
-        let improved = best.as_ref().is_none_or(|(_, a, _)| acc > *a);
-        log(&format!(
-            "epoch {}/{} · loss {:.4} · validation accuracy {:.4}{}",
-            epoch + 1,
-            settings.epochs,
-            loss_sum / batches.max(1) as f32,
-            acc,
-            if improved { " (best so far)" } else { "" }
-        ));
-        if improved {
-            best = Some((epoch + 1, acc, valid));
-        }
-    }
-    let Some((best_epoch, best_accuracy, stage)) = best else {
-        return Err(TrainError::Settings("no epoch ran".into()));
+    device.seed(settings.seed);
+    let stage = BackdropLevel::new(settings.width, &device.clone().autodiff());
+    let mut task = MlpTask {
+        train,
+        val,
+        batch_size: settings.batch_size,
+        epochs: settings.epochs,
+        order: (0..train.len()).collect(),
+        rng: SplitMix64::new(settings.seed ^ 0x00BA_C0D0),
+        device: device.clone(),
+        loss_sum: 0.0,
+        batches: 0,
+        accuracy: Vec::with_capacity(settings.epochs),
     };
+    let per_epoch = task.batches_per_epoch();
+    let fit_settings = FitSettings {
+        steps: settings.epochs * per_epoch,
+        schedule: Schedule {
+            peak: settings.learning_rate,
+            warmup: 0,
+            steps_per_unit: per_epoch,
+        },
+        eval_every: per_epoch,
+        // Every epoch runs; the best one is kept.
+        patience: usize::MAX,
+        weight_average: None,
+        items_per_step: settings.batch_size,
+        unit: "examples",
+        start: 0,
+    };
+    let fitted = fit(
+        &mut task,
+        stage,
+        AdamConfig::new().init(),
+        &fit_settings,
+        log,
+    )?;
     Ok((
-        Stage::Mlp(Box::new(stage.to_device(device))),
-        validation_accuracy,
-        best_epoch,
-        best_accuracy,
+        Stage::Mlp(Box::new(fitted.model.to_device(device))),
+        task.accuracy,
+        fitted.best_step / per_epoch,
+        fitted.metrics,
     ))
 }
 

@@ -1,7 +1,6 @@
 //! Training the background network (S120): cross-entropy over the five classes on a stream of
 //! composites, with real photos and their (weak) hints mixed into every batch.
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -13,29 +12,14 @@ use shotgrade_models::{
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
 use std::path::PathBuf;
 use std::time::Instant;
-use thiserror::Error;
 
-use crate::average::WeightAverage;
 use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
+use crate::error::TrainError;
+use crate::fit::{Evaluation, FitSettings, Gradients, Task, fit};
 use crate::metrics::{ClassMetrics, classification};
 use crate::parallel::{deal, sharded_gradients};
 use crate::pool::{Mirror, RecentPool, fresh_per_batch, mirror_rows};
-use crate::schedule::{
-    Checkpoints, ComputeDevice, Progress, RunSettings, learning_rate, starting_net, write_report,
-};
-
-/// A training run that could not go on.
-#[derive(Debug, Error)]
-pub enum TrainError {
-    #[error(transparent)]
-    Assets(#[from] shotgrade_synth::AssetError),
-    #[error(transparent)]
-    Weights(#[from] shotgrade_models::WeightsError),
-    #[error("cannot write {path}: {message}")]
-    Write { path: String, message: String },
-    #[error("invalid training setting: {0}")]
-    Settings(String),
-}
+use crate::schedule::{CheckpointFiles, ComputeDevice, RunSettings, starting_net, write_report};
 
 /// Everything a background training run needs.
 #[derive(Debug, Clone)]
@@ -243,6 +227,194 @@ impl Mirror for BackgroundExample {
 /// Most misclassified training images kept for replay.
 const REPLAY_CAPACITY: usize = 512;
 
+/// Background training as a [`Task`]: each batch mixes fresh composites, reused ones (from
+/// the pool, mirrored), real photos with hints and replayed mistakes; cross-entropy over the
+/// five classes; synthetic validation accuracy as the selection key.
+struct BackgroundTask {
+    assets: Assets,
+    compose: ComposeSettings,
+    config: BackgroundNetConfig,
+    seed: u64,
+    reuse: usize,
+    synth_per_batch: usize,
+    real_per_batch: usize,
+    replay_per_batch: usize,
+    shards: usize,
+    train_device: Device,
+    eval_device: Device,
+    real_train: Vec<BackgroundExample>,
+    synth_val: Vec<BackgroundExample>,
+    real_val: Vec<BackgroundExample>,
+    /// Misclassified training images, the most recent first to go stale: the buffer follows
+    /// what the network currently gets wrong.
+    replay: RecentPool<BackgroundExample>,
+    pool: RecentPool<BackgroundExample>,
+    rng: SplitMix64,
+    composites_rendered: usize,
+    files: CheckpointFiles,
+}
+
+/// One step's examples: fresh composites, reused ones, indices of real photos, replayed
+/// mistakes.
+struct BackgroundBatch {
+    fresh: Vec<BackgroundExample>,
+    reused: Vec<BackgroundExample>,
+    real: Vec<usize>,
+    replayed: Vec<BackgroundExample>,
+}
+
+impl Task for BackgroundTask {
+    type Model = BackgroundNet;
+    type Batch = BackgroundBatch;
+    type Metrics = (ClassMetrics, ClassMetrics);
+
+    fn batch(&mut self, step: usize) -> BackgroundBatch {
+        let size = self.config.input_size;
+        let base = self.seed.wrapping_mul(1 << 32) + (step * self.synth_per_batch) as u64;
+        let fresh = fresh_per_batch(self.synth_per_batch, self.reuse, self.pool.is_full());
+        let seeds: Vec<u64> = (0..fresh as u64)
+            .map(|i| (base + i) % TEST_SEED_BASE)
+            .collect();
+        let fresh: Vec<BackgroundExample> =
+            synthetic_background(&self.assets, &seeds, &self.compose, &self.config)
+                .into_iter()
+                .map(|(e, _)| e)
+                .collect();
+        self.composites_rendered += fresh.len();
+        let reused: Vec<BackgroundExample> = (fresh.len()..self.synth_per_batch)
+            .filter_map(|_| self.pool.draw_mirrored(size, &mut self.rng))
+            .collect();
+        let real = (0..self.real_per_batch)
+            .map(|_| (self.rng.next_u64() % self.real_train.len() as u64) as usize)
+            .collect();
+        let replayed = (0..self.replay_per_batch)
+            .filter_map(|_| self.replay.draw(&mut self.rng).cloned())
+            .collect();
+        BackgroundBatch {
+            fresh,
+            reused,
+            real,
+            replayed,
+        }
+    }
+
+    fn gradients(&mut self, model: &BackgroundNet, batch: BackgroundBatch) -> Gradients {
+        let size = self.config.input_size;
+        let mut examples: Vec<&BackgroundExample> =
+            batch.fresh.iter().chain(&batch.reused).collect();
+        examples.extend(batch.real.iter().map(|&i| &self.real_train[i]));
+        examples.extend(batch.replayed.iter());
+        let track_mistakes = self.replay_per_batch > 0;
+        let device = &self.train_device;
+        let shards = deal(examples, self.shards);
+        let step = sharded_gradients(model, device, shards, |net, shard| {
+            let (x, y) = batch_tensors(&shard, size, device);
+            let logits = net.forward(x);
+            let mut mistakes = Vec::new();
+            if track_mistakes {
+                let predicted = logits.clone().argmax(1).into_data();
+                mistakes.extend(
+                    shard
+                        .iter()
+                        .zip(predicted.iter::<i64>())
+                        .filter(|(e, p)| e.class.index() as i64 != *p)
+                        .map(|(e, _)| *e),
+                );
+            }
+            let loss = CrossEntropyLossConfig::new()
+                .init(device)
+                .forward(logits, y);
+            (loss, mistakes)
+        });
+        let mistakes: Vec<BackgroundExample> =
+            step.outputs.into_iter().flatten().cloned().collect();
+        let gradients = Gradients {
+            grads: step.grads,
+            loss: step.loss,
+        };
+        for e in mistakes {
+            self.replay.push(e);
+        }
+        for e in batch.fresh {
+            self.pool.push(e);
+        }
+        gradients
+    }
+
+    fn evaluate(&mut self, net: &BackgroundNet) -> Evaluation<(ClassMetrics, ClassMetrics)> {
+        let size = self.config.input_size;
+        let synth = evaluate(net, &self.synth_val, size, &self.eval_device);
+        let real = evaluate(net, &self.real_val, size, &self.eval_device);
+        Evaluation {
+            key: synth.accuracy,
+            summary: format!(
+                "synthetic accuracy {:.4}, real accuracy {:.4}",
+                synth.accuracy, real.accuracy
+            ),
+            metrics: (synth, real),
+        }
+    }
+
+    fn checkpoint(
+        &mut self,
+        net: &BackgroundNet,
+        step: usize,
+        best: bool,
+    ) -> Result<(), TrainError> {
+        self.files.write(net, step, best)
+    }
+}
+
+impl BackgroundTrainSettings {
+    /// Why these settings cannot train, if they cannot.
+    fn check(&self) -> Result<(), TrainError> {
+        let shares = [self.real_fraction, self.replay_fraction];
+        if self.run.batch_size < 2
+            || self.run.eval_every == 0
+            || shares.iter().any(|s| !(0.0..1.0).contains(s))
+            || self.real_fraction + self.replay_fraction >= 1.0
+            || !(0.0..=1.0).contains(&self.compose.boundary_share)
+            || self.reuse == 0
+            || (self.reuse > 1 && self.reuse_pool == 0)
+            || self
+                .weight_average
+                .is_some_and(|d| !(0.0..1.0).contains(&d))
+        {
+            return Err(TrainError::Settings(
+                "need batch_size >= 2, eval_every >= 1, reuse >= 1 (with a pool of at least one \
+                 composite), real_fraction and replay_fraction in [0, 1) with a sum below 1, \
+                 boundary_share in [0, 1], a weight-average decay in [0, 1)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The real photos a background run trains on and validates with, preprocessed for `config`.
+fn real_sets(
+    settings: &BackgroundTrainSettings,
+    config: &BackgroundNetConfig,
+    log: &mut dyn FnMut(&str),
+) -> Result<(Vec<BackgroundExample>, Vec<BackgroundExample>), TrainError> {
+    let root = &settings.run.assets;
+    let (train, skipped_train) = real_background(
+        root,
+        &["real/grocery/train", "real/magento2", "real/spree"],
+        config,
+    )?;
+    let (val, skipped_val) =
+        real_background(root, &["real/grocery/val", "real/grocery/iconic"], config)?;
+    log(&format!(
+        "{} real training photos ({} unreadable); {} real validation photos ({} unreadable)",
+        train.len(),
+        skipped_train,
+        val.len(),
+        skipped_val
+    ));
+    Ok((train, val))
+}
+
 /// Trains, keeps the best network by synthetic validation accuracy, and writes
 /// `background.safetensors` and `background.metrics.json` into `settings.run.out`.
 pub fn train_background(
@@ -257,47 +429,12 @@ pub fn train_background(
         config.validate().map_err(TrainError::Settings)?;
         model = model.with_input_size(&config);
     }
-    if settings.run.batch_size < 2
-        || settings.run.eval_every == 0
-        || !(0.0..1.0).contains(&settings.real_fraction)
-        || !(0.0..1.0).contains(&settings.replay_fraction)
-        || settings.real_fraction + settings.replay_fraction >= 1.0
-        || !(0.0..=1.0).contains(&settings.compose.boundary_share)
-        || settings.reuse == 0
-        || (settings.reuse > 1 && settings.reuse_pool == 0)
-        || settings
-            .weight_average
-            .is_some_and(|d| !(0.0..1.0).contains(&d))
-    {
-        return Err(TrainError::Settings(
-            "need batch_size >= 2, eval_every >= 1, reuse >= 1 (with a pool of at least one \
-             composite), real_fraction and replay_fraction in [0, 1) with a sum below 1, \
-             boundary_share in [0, 1], a weight-average decay in [0, 1)"
-                .into(),
-        ));
-    }
+    settings.check()?;
     let started = Instant::now();
-    let size = config.input_size;
     log("loading assets and real photos…");
     let assets = Assets::load(&settings.run.assets, 320, 640)?;
-    let (real_train, skipped_train) = real_background(
-        &settings.run.assets,
-        &["real/grocery/train", "real/magento2", "real/spree"],
-        &config,
-    )?;
-    let (real_val, skipped_val) = real_background(
-        &settings.run.assets,
-        &["real/grocery/val", "real/grocery/iconic"],
-        &config,
-    )?;
-    log(&format!(
-        "{} cut-outs; {} real training photos ({} unreadable); {} real validation photos ({} unreadable)",
-        assets.cutouts.len(),
-        real_train.len(),
-        skipped_train,
-        real_val.len(),
-        skipped_val
-    ));
+    log(&format!("{} cut-outs", assets.cutouts.len()));
+    let (real_train, real_val) = real_sets(settings, &config, log)?;
     let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
         .map(|i| TEST_SEED_BASE + i)
         .collect();
@@ -311,130 +448,53 @@ pub fn train_background(
             .into_iter()
             .map(|(e, _)| e)
             .collect();
-
-    let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let batch = settings.run.batch_size;
     let real_per_batch = if real_train.is_empty() {
         0
     } else {
-        (settings.run.batch_size as f32 * settings.real_fraction).round() as usize
+        (batch as f32 * settings.real_fraction).round() as usize
     };
-    let replay_per_batch =
-        (settings.run.batch_size as f32 * settings.replay_fraction).round() as usize;
-    let synth_per_batch = settings.run.batch_size - real_per_batch - replay_per_batch;
-    // Misclassified training images, the most recent first to go stale: the buffer follows
-    // what the network currently gets wrong.
-    let mut replay: RecentPool<BackgroundExample> = RecentPool::new(REPLAY_CAPACITY);
-    let mut rng = SplitMix64::new(settings.run.seed ^ 0x5EED);
-    let mut pool: RecentPool<BackgroundExample> =
-        RecentPool::for_reuse(settings.reuse, settings.reuse_pool);
-    let mut composites_rendered = 0;
+    let replay_per_batch = (batch as f32 * settings.replay_fraction).round() as usize;
     if settings.reuse > 1 {
         log(&format!(
             "reusing composites: each used ~{} times, from a pool of the {} most recent",
             settings.reuse, settings.reuse_pool
         ));
     }
-
-    let mut checkpoints = Checkpoints::new::<BackgroundNet>(&settings.run, &config, &[])?;
-    let mut average = settings
-        .weight_average
-        .map(|decay| WeightAverage::new(&model, decay));
-    let mut steps_run = 0;
-    let mut progress = Progress::new(settings.run.steps, settings.run.batch_size, "img");
-
-    for step in 0..settings.run.steps {
-        let base = settings.run.seed.wrapping_mul(1 << 32) + (step * synth_per_batch) as u64;
-        let fresh = fresh_per_batch(synth_per_batch, settings.reuse, pool.is_full());
-        let seeds: Vec<u64> = (0..fresh as u64)
-            .map(|i| (base + i) % TEST_SEED_BASE)
-            .collect();
-        let synth: Vec<BackgroundExample> =
-            synthetic_background(&assets, &seeds, &settings.compose, &config)
-                .into_iter()
-                .map(|(e, _)| e)
-                .collect();
-        composites_rendered += synth.len();
-        let reused: Vec<BackgroundExample> = (fresh..synth_per_batch)
-            .filter_map(|_| pool.draw_mirrored(size, &mut rng))
-            .collect();
-        let mut batch: Vec<&BackgroundExample> = synth.iter().chain(&reused).collect();
-        for _ in 0..real_per_batch {
-            batch.push(&real_train[(rng.next_u64() % real_train.len() as u64) as usize]);
-        }
-        let replayed: Vec<BackgroundExample> = (0..replay_per_batch)
-            .filter_map(|_| replay.draw(&mut rng).cloned())
-            .collect();
-        batch.extend(replayed.iter());
-        let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 0);
-        let track_mistakes = replay_per_batch > 0;
-        let shards = deal(batch, settings.run.shards());
-        let step_result = sharded_gradients(&model, &train_device, shards, |net, shard| {
-            let (x, y) = batch_tensors(&shard, size, &train_device);
-            let logits = net.forward(x);
-            let mut mistakes = Vec::new();
-            if track_mistakes {
-                let predicted = logits.clone().argmax(1).into_data();
-                mistakes.extend(
-                    shard
-                        .iter()
-                        .zip(predicted.iter::<i64>())
-                        .filter(|(e, p)| e.class.index() as i64 != *p)
-                        .map(|(e, _)| *e),
-                );
-            }
-            let loss = CrossEntropyLossConfig::new()
-                .init(&train_device)
-                .forward(logits, y);
-            (loss, mistakes)
-        });
-        for e in step_result.outputs.into_iter().flatten() {
-            replay.push(e.clone());
-        }
-        progress.add_loss(step_result.loss);
-        model = optim.step(lr, model, step_result.grads);
-        if let Some(a) = &mut average {
-            a.update(&model);
-        }
-        for e in synth {
-            pool.push(e);
-        }
-        steps_run = step + 1;
-
-        if let Some(line) = progress.line(steps_run, lr) {
-            log(&line);
-        }
-        if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
-            let net = match &average {
-                Some(a) => a.average().clone(),
-                None => model.valid(),
-            };
-            let synth_m = evaluate(&net, &synth_val, size, &eval_device);
-            let real_m = evaluate(&net, &real_val, size, &eval_device);
-            let improved = checkpoints.record(
-                &net,
-                synth_m.accuracy,
-                steps_run,
-                (synth_m.clone(), real_m.clone()),
-            )?;
-            log(&format!(
-                "eval step {steps_run}: synthetic accuracy {:.4}, real accuracy {:.4}{}",
-                synth_m.accuracy,
-                real_m.accuracy,
-                if improved { " (best so far)" } else { "" }
-            ));
-            if checkpoints.should_stop() {
-                log("no improvement: stopping early");
-                break;
-            }
-        }
-    }
-    let (best_step, (synthetic_validation, real_validation)) = checkpoints.into_best()?;
+    let mut task = BackgroundTask {
+        assets,
+        compose: settings.compose,
+        config: config.clone(),
+        seed: settings.run.seed,
+        reuse: settings.reuse,
+        synth_per_batch: batch - real_per_batch - replay_per_batch,
+        real_per_batch,
+        replay_per_batch,
+        shards: settings.run.shards(),
+        train_device,
+        eval_device,
+        real_train,
+        synth_val,
+        real_val,
+        replay: RecentPool::new(REPLAY_CAPACITY),
+        pool: RecentPool::for_reuse(settings.reuse, settings.reuse_pool),
+        rng: SplitMix64::new(settings.run.seed ^ 0x5EED),
+        composites_rendered: 0,
+        files: CheckpointFiles::new::<BackgroundNet>(&settings.run, &config, &[])?,
+    };
+    let fit_settings = FitSettings {
+        weight_average: settings.weight_average,
+        ..settings.run.fit_settings(0, "img")
+    };
+    let optimiser = AdamWConfig::new().with_weight_decay(1e-4).init();
+    let fitted = fit(&mut task, model, optimiser, &fit_settings, log)?;
+    let (synthetic_validation, real_validation) = fitted.metrics;
     let report = BackgroundReport {
-        steps_run,
-        best_step,
+        steps_run: fitted.steps_run,
+        best_step: fitted.best_step,
         seconds: started.elapsed().as_secs_f64(),
-        images_seen: steps_run * settings.run.batch_size,
-        composites_rendered,
+        images_seen: fitted.steps_run * batch,
+        composites_rendered: task.composites_rendered,
         synthetic_validation,
         real_validation,
         classes: BACKGROUND_CLASSES

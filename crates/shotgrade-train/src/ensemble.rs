@@ -10,7 +10,7 @@ use shotgrade_models::{
 };
 use std::path::{Path, PathBuf};
 
-use crate::background::TrainError;
+use crate::error::TrainError;
 
 /// What went into an ensemble file.
 #[derive(Debug, Clone, Serialize)]

@@ -19,11 +19,12 @@ use shotgrade_synth::assets::real_photos;
 use shotgrade_synth::{Assets, ComposeSettings};
 use std::path::{Path, PathBuf};
 
-use crate::background::{TrainError, predict_ensemble};
+use crate::background::predict_ensemble;
 use crate::data::{TEST_SEED_BASE, real_background, synthetic_background};
 use crate::ensemble::load_background_members;
+use crate::error::TrainError;
+use crate::experience::ladder::{Ladder, LadderResult};
 use crate::experience::{ExperienceMetrics, evaluate_experience, synthetic_pairs};
-use crate::ladder::{Ladder, LadderResult};
 use crate::metrics::{ClassMetrics, classification};
 use crate::position::{PositionMetrics, evaluate_position, synthetic_position};
 

@@ -3,15 +3,19 @@
 //! Trains shotgrade's networks on an endless stream of composites from
 //! [`shotgrade_synth`] (plus real photos with weak labels where they help), evaluates them on
 //! held-out synthetic and real data, and writes weights with their metrics.
+//!
+//! Every model trains through one loop, [`fit::fit`]; each model is a [`fit::Task`] (its
+//! batches, loss and evaluation) in its own module.
 
 pub mod average;
 pub mod backdrop;
 pub mod background;
 pub mod data;
 pub mod ensemble;
+pub mod error;
 pub mod eval;
 pub mod experience;
-pub mod ladder;
+pub mod fit;
 pub mod metrics;
 pub mod parallel;
 pub mod pool;
@@ -19,7 +23,9 @@ pub mod position;
 pub mod schedule;
 
 pub use backdrop::{BackdropTrainSettings, train_backdrop};
-pub use background::{BackgroundTrainSettings, TrainError, train_background};
+pub use background::{BackgroundTrainSettings, train_background};
+pub use error::TrainError;
 pub use experience::{ExperienceTrainSettings, TwinLoss, train_experience};
+pub use fit::{Evaluation, FitSettings, Fitted, Gradients, Schedule, Task, fit};
 pub use position::{PositionTrainSettings, train_position};
 pub use schedule::{ComputeDevice, RunSettings};

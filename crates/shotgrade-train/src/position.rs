@@ -10,7 +10,6 @@
 //!   sizes; the objectness target of a positive is raised with its current IoU;
 //! * subject: binary cross-entropy of the subject logit on positive cells.
 
-use burn::module::Module;
 use burn::optim::AdamWConfig;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -23,13 +22,12 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::background::TrainError;
 use crate::data::TEST_SEED_BASE;
+use crate::error::TrainError;
+use crate::fit::{Evaluation, Gradients, Task, fit};
 use crate::metrics::{Prediction, map_50_and_50_95};
 use crate::parallel::{deal, sharded_gradients};
-use crate::schedule::{
-    Checkpoints, ComputeDevice, Progress, RunSettings, learning_rate, starting_net, write_report,
-};
+use crate::schedule::{CheckpointFiles, ComputeDevice, RunSettings, starting_net, write_report};
 
 /// Weight of a positive cell's objectness loss relative to the mean over negatives.
 pub const POSITIVE_WEIGHT: f32 = 5.0;
@@ -370,6 +368,74 @@ fn position_loss(
     obj_loss + box_loss * 2.0 + subj_loss
 }
 
+/// Position training as a [`Task`]: fresh composites every step, the loss of the module docs
+/// over the batch dealt into shards, mAP@0.5 on held-out composites as the selection key.
+struct PositionTask {
+    assets: Assets,
+    compose: ComposeSettings,
+    size: usize,
+    levels: Vec<GridLevel>,
+    /// First seed of the training stream.
+    stream: u64,
+    batch_size: usize,
+    shards: usize,
+    train_device: Device,
+    eval_device: Device,
+    validation: Vec<PositionExample>,
+    files: CheckpointFiles,
+}
+
+impl Task for PositionTask {
+    type Model = PositionNet;
+    type Batch = Vec<PositionExample>;
+    type Metrics = PositionMetrics;
+
+    fn batch(&mut self, step: usize) -> Vec<PositionExample> {
+        let base = self.stream + (step * self.batch_size) as u64;
+        let seeds: Vec<u64> = (0..self.batch_size as u64)
+            .map(|i| (base + i) % TEST_SEED_BASE)
+            .collect();
+        synthetic_position(&self.assets, &seeds, &self.compose, self.size as u32)
+    }
+
+    fn gradients(&mut self, model: &PositionNet, batch: Vec<PositionExample>) -> Gradients {
+        let shards = deal(batch.iter().collect(), self.shards);
+        let step = sharded_gradients(model, &self.train_device, shards, |net, shard| {
+            let t = BatchTensors::new(&shard, &self.levels, self.size, &self.train_device);
+            (
+                position_loss(net.forward(t.input), t.objectness, t.boxes, t.subject),
+                (),
+            )
+        });
+        Gradients {
+            grads: step.grads,
+            loss: step.loss,
+        }
+    }
+
+    fn evaluate(&mut self, net: &PositionNet) -> Evaluation<PositionMetrics> {
+        let m = evaluate_position(
+            net,
+            &self.levels,
+            &self.validation,
+            self.size,
+            &self.eval_device,
+        );
+        Evaluation {
+            key: m.map_50,
+            summary: format!(
+                "mAP@0.5 {:.4}, mAP@0.5:0.95 {:.4}, subject accuracy {:.4}, mean IoU {:.4}",
+                m.map_50, m.map_50_95, m.subject_accuracy, m.mean_iou
+            ),
+            metrics: m,
+        }
+    }
+
+    fn checkpoint(&mut self, net: &PositionNet, step: usize, best: bool) -> Result<(), TrainError> {
+        self.files.write(net, step, best)
+    }
+}
+
 /// Trains, keeps the best network by synthetic mAP@0.5, writes `position.safetensors` and
 /// `position.metrics.json`.
 pub fn train_position(
@@ -377,7 +443,7 @@ pub fn train_position(
     log: &mut dyn FnMut(&str),
 ) -> Result<PositionReport, TrainError> {
     let (train_device, eval_device) = settings.run.devices()?;
-    let (mut model, config) =
+    let (model, config) =
         starting_net::<PositionNet>(&settings.run, &settings.config, &train_device)?;
     if settings.run.batch_size < 1 || settings.run.eval_every == 0 {
         return Err(TrainError::Settings(
@@ -386,69 +452,43 @@ pub fn train_position(
     }
     let started = Instant::now();
     let size = config.input_size;
-    let levels = config.levels();
     log("loading assets…");
     let assets = Assets::load(&settings.run.assets, 320, 640)?;
     let val_seeds: Vec<u64> = (0..settings.run.validation_size as u64)
         .map(|i| TEST_SEED_BASE + 1_000_000 + i)
         .collect();
     let validation = synthetic_position(&assets, &val_seeds, &settings.compose, size as u32);
-
-    let mut optim = AdamWConfig::new().with_weight_decay(5e-4).init();
-    let mut checkpoints = Checkpoints::new::<PositionNet>(&settings.run, &config, &[])?;
-    let mut steps_run = 0;
-    let b = settings.run.batch_size;
-    let mut progress = Progress::new(settings.run.steps, b, "img");
-
-    for step in 0..settings.run.steps {
-        let base = settings
+    let mut task = PositionTask {
+        assets,
+        compose: settings.compose,
+        size,
+        levels: config.levels(),
+        stream: settings
             .run
             .seed
             .wrapping_mul(1 << 32)
-            .wrapping_add(1 << 31)
-            + (step * b) as u64;
-        let seeds: Vec<u64> = (0..b as u64).map(|i| (base + i) % TEST_SEED_BASE).collect();
-        let batch = synthetic_position(&assets, &seeds, &settings.compose, size as u32);
-        let shards = deal(batch.iter().collect(), settings.run.shards());
-        let step_result = sharded_gradients(&model, &train_device, shards, |net, shard| {
-            let t = BatchTensors::new(&shard, &levels, size, &train_device);
-            (
-                position_loss(net.forward(t.input), t.objectness, t.boxes, t.subject),
-                (),
-            )
-        });
-        progress.add_loss(step_result.loss);
-        let lr = learning_rate(step, settings.run.steps, settings.run.learning_rate, 100);
-        model = optim.step(lr, model, step_result.grads);
-        steps_run = step + 1;
-        if let Some(line) = progress.line(steps_run, lr) {
-            log(&line);
-        }
-        if steps_run % settings.run.eval_every == 0 || steps_run == settings.run.steps {
-            let net = model.valid();
-            let m = evaluate_position(&net, &levels, &validation, size, &eval_device);
-            let improved = checkpoints.record(&net, m.map_50, steps_run, m.clone())?;
-            log(&format!(
-                "eval step {steps_run}: mAP@0.5 {:.4}, mAP@0.5:0.95 {:.4}, subject accuracy {:.4}, mean IoU {:.4}{}",
-                m.map_50,
-                m.map_50_95,
-                m.subject_accuracy,
-                m.mean_iou,
-                if improved { " (best so far)" } else { "" }
-            ));
-            if checkpoints.should_stop() {
-                log("no improvement: stopping early");
-                break;
-            }
-        }
-    }
-    let (best_step, synthetic_validation) = checkpoints.into_best()?;
+            .wrapping_add(1 << 31),
+        batch_size: settings.run.batch_size,
+        shards: settings.run.shards(),
+        train_device,
+        eval_device,
+        validation,
+        files: CheckpointFiles::new::<PositionNet>(&settings.run, &config, &[])?,
+    };
+    let optimiser = AdamWConfig::new().with_weight_decay(5e-4).init();
+    let fitted = fit(
+        &mut task,
+        model,
+        optimiser,
+        &settings.run.fit_settings(100, "img"),
+        log,
+    )?;
     let report = PositionReport {
-        steps_run,
-        best_step,
+        steps_run: fitted.steps_run,
+        best_step: fitted.best_step,
         seconds: started.elapsed().as_secs_f64(),
-        images_seen: steps_run * b,
-        synthetic_validation,
+        images_seen: fitted.steps_run * settings.run.batch_size,
+        synthetic_validation: fitted.metrics,
         settings: format!("{settings:?}"),
     };
     write_report(&settings.run.out.join("position.metrics.json"), &report)?;

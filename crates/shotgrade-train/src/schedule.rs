@@ -8,7 +8,8 @@ use shotgrade_models::weights;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::background::TrainError;
+use crate::error::TrainError;
+use crate::fit::{FitSettings, Schedule};
 
 /// The learning rate at `step`: a linear warm-up over `warmup_steps`, then cosine decay from
 /// `peak` to 1 % of it at the last step.
@@ -112,10 +113,27 @@ impl RunSettings {
         }
     }
 
+    /// How `fit` runs this: its length, cadence and patience, with a per-step cosine schedule
+    /// after `warmup` warm-up steps; progress counted in batches of `unit`.
+    pub fn fit_settings(&self, warmup: usize, unit: &'static str) -> FitSettings {
+        FitSettings {
+            steps: self.steps,
+            schedule: Schedule::per_step(self.learning_rate, warmup),
+            eval_every: self.eval_every,
+            patience: self.patience,
+            weight_average: None,
+            items_per_step: self.batch_size,
+            unit,
+            start: 0,
+        }
+    }
+
     /// The run's devices: `(training, evaluation)` — the same device, with and without
-    /// autodiff.
+    /// autodiff. The device's random generator (network initialisation) is seeded with the
+    /// run's seed, so the same settings train the same network.
     pub fn devices(&self) -> Result<(Device, Device), TrainError> {
         let eval = self.device.device()?;
+        eval.seed(self.seed);
         Ok((eval.clone().autodiff(), eval))
     }
 }
@@ -257,21 +275,19 @@ pub fn starting_net<N: Network>(
     Ok((net, config))
 }
 
-/// Keeps a run's best network on disk: every evaluation is recorded, the network is saved to
-/// `<out>/<net>.safetensors` whenever its validation key is the best so far, and early stopping
-/// is decided from the same record.
-pub struct Checkpoints<M> {
-    tracker: BestTracker<M>,
+/// Where a run writes its network: `<out>/<net>.safetensors` whenever an evaluation is the
+/// best so far (and every evaluated one as `<net>.stepN.safetensors` with
+/// [`RunSettings::keep_checkpoints`]), each with the run's provenance in its metadata.
+pub struct CheckpointFiles {
     kind: shotgrade_models::NetKind,
     path: PathBuf,
     config_json: String,
     /// Provenance written into every checkpoint, besides the step.
     meta: Vec<(String, String)>,
-    /// Save every recorded checkpoint under its step ([`RunSettings::keep_checkpoints`]).
     keep_all: bool,
 }
 
-impl<M> Checkpoints<M> {
+impl CheckpointFiles {
     /// Creates the output folder; `extra` provenance is added to the run's seed, batch size
     /// and learning rate.
     pub fn new<N: Network>(
@@ -296,8 +312,7 @@ impl<M> Checkpoints<M> {
                 .iter()
                 .map(|(k, v)| (format!("shotgrade.train.{k}"), v.clone())),
         );
-        Ok(Checkpoints {
-            tracker: BestTracker::new(run.patience),
+        Ok(CheckpointFiles {
             kind: N::KIND,
             path: run.out.join(N::KIND.file_name()),
             config_json: config.to_string(),
@@ -306,37 +321,19 @@ impl<M> Checkpoints<M> {
         })
     }
 
-    /// Records the evaluation of `net` after `step` steps; saves it when `key` (higher is
-    /// better) beats every earlier one. Returns whether it did.
-    pub fn record<N: Network>(
-        &mut self,
-        net: &N,
-        key: f32,
-        step: usize,
-        metrics: M,
-    ) -> Result<bool, TrainError> {
-        let improved = self.tracker.is_better(key);
+    /// Writes `net` as evaluated after `step` steps: as the run's network when it is the `best`
+    /// so far, and under its step when every checkpoint is kept.
+    pub fn write<N: Network>(&self, net: &N, step: usize, best: bool) -> Result<(), TrainError> {
         let mut meta = self.meta.clone();
         meta.push(("shotgrade.train.step".to_string(), step.to_string()));
-        if improved {
+        if best {
             weights::save_net(net, self.kind, &self.config_json, true, &meta, &self.path)?;
         }
         if self.keep_all {
             let path = self.path.with_file_name(step_file_name(self.kind, step));
             weights::save_net(net, self.kind, &self.config_json, true, &meta, &path)?;
         }
-        self.tracker.record(key, step, metrics);
-        Ok(improved)
-    }
-
-    /// True after `patience` evaluations in a row without improvement.
-    pub fn should_stop(&self) -> bool {
-        self.tracker.should_stop()
-    }
-
-    /// The best step and its metrics.
-    pub fn into_best(self) -> Result<(usize, M), TrainError> {
-        self.tracker.into_best()
+        Ok(())
     }
 }
 

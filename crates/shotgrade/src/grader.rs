@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
-use shotgrade_core::{DetectionDecoder, ModelOutputs, ScoringConfig};
+use shotgrade_core::{DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig};
 use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
 use shotgrade_models::{Batch, Models};
 use std::path::PathBuf;
@@ -161,7 +161,7 @@ impl Grader {
         };
         self.grade(&[source], options)
             .pop()
-            .unwrap_or_else(|| Row::error(name.to_string(), "io", "nothing graded".into()))
+            .unwrap_or_else(|| Row::error(name.to_string(), ErrorKind::Io, "nothing graded".into()))
     }
 
     /// Grades a list of inputs; returns exactly one row per input, in input order. An unknown
@@ -189,7 +189,7 @@ impl Grader {
             Err(e) => {
                 return sources
                     .iter()
-                    .map(|s| (Row::error(s.name(), "config", e.to_string()), None))
+                    .map(|s| (Row::error(s.name(), ErrorKind::Config, e.to_string()), None))
                     .collect();
             }
         };
@@ -244,12 +244,12 @@ impl Grader {
             .iter()
             .zip(prepared)
             .map(|(source, prepared)| match prepared {
-                Err(e) => (Row::error(source.name(), e.kind.as_str(), e.message), None),
+                Err(e) => (Row::error(source.name(), e.kind, e.message), None),
                 Ok((loaded, inputs)) => match outputs.next() {
                     None => (
                         Row::error(
                             source.name(),
-                            "internal",
+                            ErrorKind::Internal,
                             "the networks returned too few results".into(),
                         ),
                         None,
@@ -285,7 +285,10 @@ impl Grader {
                                     Some(loaded.rgb),
                                 )
                             }
-                            Err(e) => (Row::error(source.name(), "config", e.to_string()), None),
+                            Err(e) => (
+                                Row::error(source.name(), ErrorKind::Config, e.to_string()),
+                                None,
+                            ),
                         }
                     }
                 },

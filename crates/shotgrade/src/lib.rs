@@ -25,6 +25,7 @@ mod grader;
 
 pub use grader::{GradeError, GradeOptions, Grader, GraderSettings, Source, input_spec};
 pub use shotgrade_core as core;
-pub use shotgrade_core::row::{ErrorBody, ErrorRow, Row, ScoredRow};
+pub use shotgrade_core::ErrorKind;
+pub use shotgrade_core::row::{ErrorRow, Row, RowError, ScoredRow};
 pub use shotgrade_image as image;
 pub use shotgrade_models as models;

@@ -52,7 +52,7 @@ fn report(class: BackgroundClass, main: Option<(BBox, Vec<&str>)>, others: usize
     }
 }
 
-fn status_of(r: &ProfileReport, check: &str) -> Status {
+fn status_of(r: &ProfileVerdict, check: &str) -> Status {
     r.checks
         .iter()
         .find(|c| c.check == check)

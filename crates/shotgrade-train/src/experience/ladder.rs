@@ -13,7 +13,8 @@ use shotgrade_synth::assets::RealPhoto;
 use shotgrade_synth::compose::jpeg_round_trip;
 use shotgrade_synth::{Degradation, SplitMix64, degrade};
 
-use crate::experience::{ExperienceExample, predict};
+use super::measure::predict;
+use super::pairs::ExperienceExample;
 use crate::metrics::srcc;
 
 /// How one distortion's ladder went.

@@ -1,0 +1,16 @@
+//! The training crate's one error type.
+
+use thiserror::Error;
+
+/// A training or evaluation run that could not go on.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Assets(#[from] shotgrade_synth::AssetError),
+    #[error(transparent)]
+    Weights(#[from] shotgrade_models::WeightsError),
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+    #[error("invalid training setting: {0}")]
+    Settings(String),
+}
