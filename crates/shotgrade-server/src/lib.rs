@@ -386,7 +386,8 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// A scored row is 200; an image that could not be scored is 422 with its error kind.
+/// A scored row is 200; an image that could not be scored gets its error kind's status
+/// ([`ErrorKind::http_status`]: 422 for a file, 400 for a refused setting).
 fn row_response(row: Row) -> Response {
     match row {
         Row::Scored(_) => Json(row).into_response(),

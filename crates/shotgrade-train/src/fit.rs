@@ -326,51 +326,41 @@ mod tests {
         assert!(lines.iter().any(|l| l.starts_with("step 25/205")));
     }
 
+    /// Fits a fresh toy task with `settings`, quietly; returns the task and the outcome.
+    fn fit_toy(settings: &FitSettings) -> (Line, Result<Fitted<Linear, f32>, TrainError>) {
+        let (mut task, model) = toy();
+        let fitted = fit(
+            &mut task,
+            model,
+            SgdConfig::new().init(),
+            settings,
+            &mut |_| {},
+        );
+        (task, fitted)
+    }
+
     #[test]
     fn fit_stops_early_and_resumes_from_a_step() {
         // A zero learning rate never improves: stop after `patience` evaluations.
-        let (mut task, model) = toy();
         let mut frozen = settings(100, 2);
         frozen.schedule.peak = 0.0;
-        let fitted = fit(
-            &mut task,
-            model,
-            SgdConfig::new().init(),
-            &frozen,
-            &mut |_| {},
-        )
-        .expect("fit");
+        let (_, fitted) = fit_toy(&frozen);
+        let fitted = fitted.expect("fit");
         assert_eq!(fitted.steps_run, 30, "evaluations at 10, 20, 30");
         assert_eq!(fitted.best_step, 10);
 
-        let (mut task, model) = toy();
-        let resumed = FitSettings {
+        let (task, fitted) = fit_toy(&FitSettings {
             start: 90,
             ..settings(100, 5)
-        };
-        let fitted = fit(
-            &mut task,
-            model,
-            SgdConfig::new().init(),
-            &resumed,
-            &mut |_| {},
-        )
-        .expect("fit");
+        });
+        let fitted = fitted.expect("fit");
         assert_eq!((task.batches, fitted.steps_run), (10, 100));
         assert_eq!(task.checkpoints, vec![(100, true)]);
 
-        let (mut task, model) = toy();
-        let past_the_end = FitSettings {
+        let (_, err) = fit_toy(&FitSettings {
             start: 100,
             ..settings(100, 5)
-        };
-        let err = fit(
-            &mut task,
-            model,
-            SgdConfig::new().init(),
-            &past_the_end,
-            &mut |_| {},
-        );
+        });
         assert!(err.is_err(), "no evaluation ran");
     }
 
