@@ -444,6 +444,20 @@ pub struct TrainExperienceArgs {
 pub struct TrainPositionArgs {
     #[command(flatten)]
     pub common: TrainCommon,
+    /// Side of the network's square, letterboxed input, a multiple of 32 (a new run only;
+    /// --init-from keeps the file's shape) [default: 256]
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u16).range(32..=1024))]
+    pub input_size: Option<u16>,
+    /// Channels after Focus and after each of the four downsampling stages (a new run only)
+    /// [default: 16,32,64,96,128]
+    #[arg(long, value_delimiter = ',', value_name = "C0,C1,C2,C3,C4",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub channels: Option<Vec<u16>>,
+    /// Residual units of the CSP1 stages at strides 4, 8 and 16 (a new run only) [default:
+    /// 1,2,2]
+    #[arg(long, value_delimiter = ',', value_name = "U1,U2,U3",
+          value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub csp1_units: Option<Vec<u16>>,
 }
 
 /// Options every `train` subcommand shares. Unset ones take the network's defaults, which are

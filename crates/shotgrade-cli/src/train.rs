@@ -96,6 +96,20 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         }
         TrainCommand::Position(a) => {
             let mut settings = PositionTrainSettings::default();
+            if let Some(side) = a.input_size {
+                settings.config.input_size = usize::from(side);
+            }
+            if let Some(c) = &a.channels {
+                settings.config.channels = <[u16; 5]>::try_from(c.as_slice())
+                    .context("--channels takes five numbers")?
+                    .map(usize::from);
+            }
+            if let Some(u) = &a.csp1_units {
+                settings.config.csp1_units = <[u16; 3]>::try_from(u.as_slice())
+                    .context("--csp1-units takes three numbers")?
+                    .map(usize::from);
+            }
+            settings.config.validate().map_err(|e| anyhow::anyhow!(e))?;
             a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
         }
