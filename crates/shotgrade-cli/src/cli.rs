@@ -608,6 +608,10 @@ pub enum EvalTarget {
     Background,
     Position,
     Experience,
+    /// The whole grader on the real photos labelled by eye (`--labels`, `--part`): background
+    /// accuracy per source and class, main-box IoU by kind of photo.
+    Real,
+    /// The three networks (not `real`).
     All,
 }
 
@@ -649,9 +653,29 @@ pub struct EvalArgs {
     /// candidates (e.g. snapshots to ensemble) without looking at the test set.
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     pub background_split: SplitArg,
+    /// `real`: the labelled real photos (labels/*.csv and split.csv, see its GUIDE.md).
+    #[arg(long, default_value = "data/real", value_name = "DIR")]
+    pub labels: PathBuf,
+    /// `real`: which part of the split to grade — `test` for reported numbers, `validation` to
+    /// choose between models without looking at the test part.
+    #[arg(long, value_enum, default_value_t = RealPartArg::Test)]
+    pub part: RealPartArg,
+    /// `real`: take a second look at the background with the main product's box hidden, and
+    /// keep it where it reveals a plain backdrop (an experiment, off in grading: see
+    /// models/HISTORY.md).
+    #[arg(long)]
+    pub product_mask: bool,
     /// Write the full results here as JSON.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `--part` of `shotgrade eval real`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RealPartArg {
+    Train,
+    Validation,
+    Test,
 }
 
 /// `--background-split` of `shotgrade eval`.

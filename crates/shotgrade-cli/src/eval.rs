@@ -1,12 +1,16 @@
 //! `shotgrade eval`.
 
 use anyhow::{Context, Result};
+use shotgrade::models::{Device, Models};
+use shotgrade::{GradeOptions, Grader, GraderSettings, Row, Source};
+use shotgrade_synth::labels::{Part, load_labelled};
 use shotgrade_train::eval::{
     BackgroundSplit, EvalSizes, LadderFamilies, eval_background, eval_experience, eval_position,
 };
 use shotgrade_train::metrics::ClassMetrics;
+use shotgrade_train::real_metrics::{Mean, RealOutcome, RealScores, score_real};
 
-use crate::cli::{EvalArgs, EvalTarget, LadderFamiliesArg, SplitArg};
+use crate::cli::{EvalArgs, EvalTarget, LadderFamiliesArg, RealPartArg, SplitArg};
 
 fn print_classes(title: &str, m: &ClassMetrics) {
     let names = ["white", "black", "solid", "lifestyle", "cluttered"];
@@ -28,6 +32,118 @@ fn print_classes(title: &str, m: &ClassMetrics) {
             row.join("")
         );
     }
+}
+
+/// One graded photo of `eval real`, for the JSON report.
+#[derive(serde::Serialize)]
+struct RealPhotoResult {
+    path: String,
+    source: String,
+    truth: Option<String>,
+    predicted: Option<String>,
+    iou: Option<f32>,
+    error: Option<String>,
+}
+
+/// Grades the labelled real photos of one part with the weights folder, as `score` would.
+fn eval_real(args: &EvalArgs) -> Result<(RealScores, Vec<RealPhotoResult>)> {
+    let part = match args.part {
+        RealPartArg::Train => Part::Train,
+        RealPartArg::Validation => Part::Validation,
+        RealPartArg::Test => Part::Test,
+    };
+    let photos: Vec<_> = load_labelled(&args.labels)
+        .with_context(|| format!("cannot load the labels in {}", args.labels.display()))?
+        .into_iter()
+        .filter(|p| p.part == part)
+        .collect();
+    anyhow::ensure!(
+        !photos.is_empty(),
+        "no labelled photos in the {} part",
+        part.as_str()
+    );
+    let device = Device::flex();
+    let models = Models::load_dir(&args.weights, &device)
+        .with_context(|| format!("cannot load the weights in {}", args.weights.display()))?;
+    let settings = GraderSettings {
+        mask_product: args.product_mask,
+        ..GraderSettings::default()
+    };
+    let grader = Grader::new(models, settings)?;
+    let sources: Vec<Source> = photos
+        .iter()
+        .map(|p| Source::File(args.assets.join(&p.path)))
+        .collect();
+    let rows = grader.grade(&sources, &GradeOptions::default());
+    let mut outcomes = Vec::with_capacity(photos.len());
+    let mut results = Vec::with_capacity(photos.len());
+    for (photo, row) in photos.iter().zip(&rows) {
+        let mut outcome = RealOutcome {
+            source: photo.source.clone(),
+            truth_class: photo.background,
+            predicted_class: None,
+            truth_box: photo.bbox,
+            predicted_box: None,
+            fills_frame: false,
+            on_model: photo.person == shotgrade_synth::labels::Person::Worn,
+        };
+        let mut error = None;
+        match row {
+            Row::Scored(s) => {
+                outcome.predicted_class = Some(s.background.class);
+                outcome.predicted_box = s.position.main.as_ref().map(|m| m.bbox);
+                outcome.fills_frame = photo.fills_frame(s.image.width, s.image.height);
+            }
+            Row::Error(e) => error = Some(e.error.message.clone()),
+        }
+        results.push(RealPhotoResult {
+            path: photo.path.clone(),
+            source: photo.source.clone(),
+            truth: photo.background.map(|c| c.name().to_string()),
+            predicted: outcome.predicted_class.map(|c| c.name().to_string()),
+            iou: photo.bbox.map(|t| {
+                outcome
+                    .predicted_box
+                    .map_or(0.0, |p| shotgrade::core::iou(&p, &t))
+            }),
+            error,
+        });
+        outcomes.push(outcome);
+    }
+    Ok((score_real(&outcomes), results))
+}
+
+fn print_real(part: &str, r: &RealScores) {
+    let m = |x: &Mean| format!("{:.3} ({})", x.mean, x.count);
+    println!(
+        "real {part}: {} photos, {} errors; background accuracy {}",
+        r.photos,
+        r.errors,
+        m(&r.background_accuracy)
+    );
+    println!(
+        "  {:<10} {:>7} {:>16} {:>16}",
+        "source", "photos", "background", "main-box IoU"
+    );
+    for (source, s) in &r.per_source {
+        println!(
+            "  {:<10} {:>7} {:>16} {:>16}",
+            source,
+            s.photos,
+            m(&s.background_accuracy),
+            m(&s.box_iou)
+        );
+    }
+    let b = &r.boxes;
+    println!(
+        "  main-box IoU: white {}, non-white {}, frame-filling {}, on-model non-white {}; IoU ≥ 0.5 on {}",
+        m(&b.white),
+        m(&b.non_white),
+        m(&b.frame_filling),
+        m(&b.on_model_non_white),
+        m(&b.hit_rate_50)
+    );
+    print_classes(&format!("real {part}, background"), &r.background);
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
@@ -104,6 +220,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
             r.ladder_families
         );
         report.insert("experience".into(), serde_json::to_value(&r)?);
+    }
+    if args.target == EvalTarget::Real {
+        eprintln!("evaluating the grader on the labelled real photos…");
+        let (scores, photos) = eval_real(&args)?;
+        let part = format!("{:?}", args.part).to_lowercase();
+        print_real(&part, &scores);
+        report.insert(
+            "real".into(),
+            serde_json::json!({ "part": part, "scores": scores, "photos": photos }),
+        );
     }
     if let Some(out) = &args.out {
         std::fs::write(out, serde_json::to_string_pretty(&report)?)

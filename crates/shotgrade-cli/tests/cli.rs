@@ -250,3 +250,75 @@ fn models_lists_three_nets_with_flops() {
     }
     assert_eq!(v["trained"], false);
 }
+
+/// `eval real` grades the labelled photos of one part with a weights folder and reports per
+/// source; here two bundled examples labelled by eye, the shipped weights, and one photo that
+/// is in the split but missing on disk (an error row, counted as a miss).
+#[test]
+fn eval_real_scores_a_labelled_part_per_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let labels = dir.path().join("labels");
+    std::fs::create_dir_all(&labels).expect("mkdir");
+    std::fs::write(
+        labels.join("a.csv"),
+        "path,background,person,cut_off,overlay,box,box_method,note\n\
+         examples/white_centred.jpg,white,none,no,none,,,\n\
+         examples/black_backdrop.jpg,black,none,no,none,,,\n\
+         examples/missing.jpg,white,none,no,none,,,\n\
+         examples/cluttered.jpg,cluttered,none,no,none,,,\n",
+    )
+    .expect("labels");
+    std::fs::write(
+        dir.path().join("split.csv"),
+        "path,source,family,part\n\
+         examples/white_centred.jpg,examples,w,test\n\
+         examples/black_backdrop.jpg,examples,b,test\n\
+         examples/missing.jpg,gone,m,test\n\
+         examples/cluttered.jpg,examples,c,train\n",
+    )
+    .expect("split");
+    let json = dir.path().join("out.json");
+    let out = bin()
+        .args(["eval", "real", "--weights"])
+        .arg(repo_root().join("models"))
+        .arg("--assets")
+        .arg(repo_root())
+        .arg("--labels")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&json)
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("real test: 3 photos, 1 errors"), "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid");
+    let scores = &report["real"]["scores"];
+    assert_eq!(scores["per_source"]["examples"]["photos"], 2);
+    // The train part is never graded.
+    let photos = report["real"]["photos"].as_array().expect("photos");
+    assert!(photos.iter().all(|p| p["path"] != "examples/cluttered.jpg"));
+    assert_eq!(
+        scores["per_source"]["gone"]["background_accuracy"]["mean"],
+        0.0
+    );
+
+    // The masked second look runs end to end and grades the same photos.
+    let masked = bin()
+        .args(["eval", "real", "--product-mask", "--weights"])
+        .arg(repo_root().join("models"))
+        .arg("--assets")
+        .arg(repo_root())
+        .arg("--labels")
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&masked.stdout);
+    assert!(masked.status.success(), "{text}");
+    assert!(text.contains("real test: 3 photos, 1 errors"), "{text}");
+}

@@ -104,40 +104,59 @@ fn cmyk_jpeg() -> Vec<u8> {
     out
 }
 
-/// 16-bit RGB PNG: 0x8000, 0xC000, 0x4000 scale to 128, 191, 64 in 8 bits (x · 255 / 65535).
-fn png16() -> Vec<u8> {
-    let (w, h) = (40u32, 30u32);
+/// A PNG of `w × h` raw `pixels` in `color` and `depth`; `setup` adds chunks (palette,
+/// transparency) before the header is written.
+fn png_file(
+    (w, h): (u32, u32),
+    color: png::ColorType,
+    depth: png::BitDepth,
+    setup: impl FnOnce(&mut png::Encoder<&mut Vec<u8>>),
+    pixels: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, w, h);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Sixteen);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        setup(&mut enc);
         let mut writer = enc.write_header().expect("header");
-        let px: Vec<u8> = (0..w * h)
-            .flat_map(|_| [0x80u8, 0x00, 0xC0, 0x00, 0x40, 0x00])
-            .collect();
-        writer.write_image_data(&px).expect("data");
+        writer.write_image_data(pixels).expect("data");
     }
     out
+}
+
+/// 16-bit RGB PNG: 0x8000, 0xC000, 0x4000 scale to 128, 191, 64 in 8 bits (x · 255 / 65535).
+fn png16() -> Vec<u8> {
+    let (w, h) = (40u32, 30u32);
+    let px: Vec<u8> = (0..w * h)
+        .flat_map(|_| [0x80u8, 0x00, 0xC0, 0x00, 0x40, 0x00])
+        .collect();
+    png_file(
+        (w, h),
+        png::ColorType::Rgb,
+        png::BitDepth::Sixteen,
+        |_| (),
+        &px,
+    )
 }
 
 /// Palette PNG whose first palette entry is fully transparent; the left half uses it.
 fn palette_transparent_png() -> Vec<u8> {
     let (w, h) = (20u32, 10u32);
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, w, h);
-        enc.set_color(png::ColorType::Indexed);
-        enc.set_depth(png::BitDepth::Eight);
+    let px: Vec<u8> = (0..h)
+        .flat_map(|_| (0..w).map(|x| if x < w / 2 { 0u8 } else { 1 }))
+        .collect();
+    let palette = |enc: &mut png::Encoder<&mut Vec<u8>>| {
         enc.set_palette(vec![0u8, 0, 0, 10, 200, 10]);
         enc.set_trns(vec![0u8, 255]);
-        let mut writer = enc.write_header().expect("header");
-        let px: Vec<u8> = (0..h)
-            .flat_map(|_| (0..w).map(|x| if x < w / 2 { 0u8 } else { 1 }))
-            .collect();
-        writer.write_image_data(&px).expect("data");
-    }
-    out
+    };
+    png_file(
+        (w, h),
+        png::ColorType::Indexed,
+        png::BitDepth::Eight,
+        palette,
+        &px,
+    )
 }
 
 /// Two-frame animated GIF: a red frame, then a blue one.

@@ -25,6 +25,22 @@ pub struct GridLevel {
 }
 
 impl GridLevel {
+    /// The position network's two output grids for a square input of `input_size` pixels: stride
+    /// 16, then stride 32 (the order of its outputs).
+    pub fn position_levels(input_size: u32) -> Vec<GridLevel> {
+        [16u32, 32]
+            .into_iter()
+            .map(|stride| {
+                let n = input_size / stride;
+                GridLevel {
+                    stride,
+                    rows: n,
+                    cols: n,
+                }
+            })
+            .collect()
+    }
+
     /// Number of cells in this grid.
     pub fn cells(&self) -> usize {
         (self.rows * self.cols) as usize
@@ -197,18 +213,7 @@ mod tests {
 
     fn decoder() -> DetectionDecoder {
         DetectionDecoder {
-            levels: vec![
-                GridLevel {
-                    stride: 16,
-                    rows: 16,
-                    cols: 16,
-                },
-                GridLevel {
-                    stride: 32,
-                    rows: 8,
-                    cols: 8,
-                },
-            ],
+            levels: GridLevel::position_levels(256),
             min_probability: 0.3,
             iou_threshold: 0.5,
             max_detections: 10,

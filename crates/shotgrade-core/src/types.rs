@@ -57,6 +57,14 @@ impl BackgroundClass {
         }
     }
 
+    /// A studio backdrop with nothing else in it: `white`, `black` or `solid`.
+    pub fn is_plain(self) -> bool {
+        matches!(
+            self,
+            BackgroundClass::White | BackgroundClass::Black | BackgroundClass::Solid
+        )
+    }
+
     /// Parses a lower-case class name.
     pub fn parse(name: &str) -> Option<Self> {
         BACKGROUND_CLASSES.into_iter().find(|c| c.name() == name)

@@ -14,6 +14,7 @@ mod backdrop;
 mod error;
 pub mod jpeg;
 mod load;
+mod mask;
 mod preprocess;
 
 pub use backdrop::{BACKDROP_FEATURES, backdrop_statistics, border_band_width, for_border_band};
@@ -21,6 +22,7 @@ pub use error::{ErrorKind, ImageError};
 /// The decoded pixel type every function here takes and returns.
 pub use image::RgbImage;
 pub use load::{Limits, LoadedImage, load_bytes, load_path};
+pub use mask::{MIN_BACKDROP_SHARE, mask_box};
 pub use preprocess::{
     BlockPlanes, InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid, push_chw,
 };

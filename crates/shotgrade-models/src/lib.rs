@@ -261,6 +261,59 @@ impl Models {
 
     /// Times one forward pass of one network on a synthetic batch, including reading the
     /// result back (so lazy backends are measured completely). For benchmarks.
+    /// The background model alone on `n` images: its network (mirror-averaged, over every
+    /// ensemble member) and, when it has one and `backdrop` holds `n` statistics rows, its
+    /// second stage's white/solid split. `background` holds `n` inputs of the configured shape.
+    pub fn background_probabilities(
+        &self,
+        background: &[f32],
+        backdrop: &[f32],
+        n: usize,
+    ) -> Vec<[f32; 5]> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let bs = self.configs.background.input_size;
+        let shape = [n, self.configs.background.input_channels(), bs, bs];
+        assert_eq!(
+            background.len(),
+            shape.iter().product::<usize>(),
+            "background buffer has the wrong size"
+        );
+        let has_statistics = backdrop.len() == n * shotgrade_image::BACKDROP_FEATURES;
+        // Only an MLP stage runs on tensors; trees read the statistics directly.
+        let statistics = (self.background.level.is_some() && has_statistics).then(|| {
+            Tensor::<2>::from_data(
+                TensorData::new(backdrop.to_vec(), [n, shotgrade_image::BACKDROP_FEATURES]),
+                &self.device,
+            )
+        });
+        let x = Tensor::<4>::from_data(TensorData::new(background.to_vec(), shape), &self.device);
+        let bg = self
+            .background
+            .classify(x, statistics)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let classes = bg.len() / n;
+        let white = match &self.backdrop_trees {
+            Some(trees) if has_statistics => trees.white_probabilities(backdrop),
+            _ => Vec::new(),
+        };
+        (0..n)
+            .map(|i| {
+                let mut probs = [0.0; 5];
+                for (k, p) in probs.iter_mut().enumerate().take(classes.min(5)) {
+                    *p = bg[i * classes + k];
+                }
+                if let Some(&w) = white.get(i) {
+                    split_light(&mut probs, w);
+                }
+                probs
+            })
+            .collect()
+    }
+
     pub fn time_forward(&self, kind: NetKind, batch: usize) -> std::time::Duration {
         let (bs, ps, es) = self.input_sizes();
         let input = |shape: [usize; 4]| Tensor::<4>::full(shape, 0.5, &self.device);
@@ -317,7 +370,7 @@ impl Models {
         if n == 0 {
             return Vec::new();
         }
-        let (bs, ps, es) = self.input_sizes();
+        let (_, ps, es) = self.input_sizes();
         let tensor = |data: &[f32], shape: [usize; 4]| {
             assert_eq!(
                 data.len(),
@@ -332,27 +385,7 @@ impl Models {
         let ((bg, pos), exp) = rayon::join(
             || {
                 rayon::join(
-                    || {
-                        // Only an MLP stage runs on tensors; trees read the batch below.
-                        let statistics = (self.background.level.is_some()
-                            && batch.backdrop.len() == n * shotgrade_image::BACKDROP_FEATURES)
-                            .then(|| {
-                                Tensor::<2>::from_data(
-                                    TensorData::new(
-                                        batch.backdrop.clone(),
-                                        [n, shotgrade_image::BACKDROP_FEATURES],
-                                    ),
-                                    &self.device,
-                                )
-                            });
-                        to_vec(self.background.classify(
-                            tensor(
-                                &batch.background,
-                                [n, self.configs.background.input_channels(), bs, bs],
-                            ),
-                            statistics,
-                        ))
-                    },
+                    || self.background_probabilities(&batch.background, &batch.backdrop, n),
                     || {
                         to_vec3(
                             self.position
@@ -369,29 +402,13 @@ impl Models {
                 (to_vec(out.aesthetic), to_vec(out.noise))
             },
         );
-        let classes = bg.len() / n;
         let cells = pos.len() / n;
-        let white = match &self.backdrop_trees {
-            Some(trees) if batch.backdrop.len() == n * shotgrade_image::BACKDROP_FEATURES => {
-                trees.white_probabilities(&batch.backdrop)
-            }
-            _ => Vec::new(),
-        };
         (0..n)
-            .map(|i| {
-                let mut probs = [0.0; 5];
-                for (k, p) in probs.iter_mut().enumerate().take(classes.min(5)) {
-                    *p = bg[i * classes + k];
-                }
-                if let Some(&w) = white.get(i) {
-                    split_light(&mut probs, w);
-                }
-                RawOutputs {
-                    background_probabilities: probs,
-                    position: pos[i * cells..(i + 1) * cells].to_vec(),
-                    aesthetic: exp.0[i] * 100.0,
-                    noise: exp.1[i] * 100.0,
-                }
+            .map(|i| RawOutputs {
+                background_probabilities: bg[i],
+                position: pos[i * cells..(i + 1) * cells].to_vec(),
+                aesthetic: exp.0[i] * 100.0,
+                noise: exp.1[i] * 100.0,
             })
             .collect()
     }
@@ -498,27 +515,25 @@ impl Network for BackgroundEnsemble {
     }
 }
 
-impl Network for PositionNet {
-    type Config = PositionNetConfig;
-    const KIND: NetKind = NetKind::Position;
-    fn build(config: &Self::Config, device: &Device) -> Self {
-        config.init(device)
-    }
-    fn check(config: &Self::Config) -> Result<(), String> {
-        config.validate()
-    }
+/// A network whose config builds it with `init` and checks itself with `validate`, and whose
+/// file holds nothing but its tensors.
+macro_rules! plain_network {
+    ($net:ty, $config:ty, $kind:expr) => {
+        impl Network for $net {
+            type Config = $config;
+            const KIND: NetKind = $kind;
+            fn build(config: &Self::Config, device: &Device) -> Self {
+                config.init(device)
+            }
+            fn check(config: &Self::Config) -> Result<(), String> {
+                config.validate()
+            }
+        }
+    };
 }
 
-impl Network for ExperienceNet {
-    type Config = ExperienceNetConfig;
-    const KIND: NetKind = NetKind::Experience;
-    fn build(config: &Self::Config, device: &Device) -> Self {
-        config.init(device)
-    }
-    fn check(config: &Self::Config) -> Result<(), String> {
-        config.validate()
-    }
-}
+plain_network!(PositionNet, PositionNetConfig, NetKind::Position);
+plain_network!(ExperienceNet, ExperienceNetConfig, NetKind::Experience);
 
 /// The second stage's trees a background weights file carries in its metadata, when its config
 /// says it has them. `file` names it in errors.

@@ -7,9 +7,17 @@ use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::nn::interpolate::{Interpolate2d, Interpolate2dConfig, InterpolateMode};
 use burn::tensor::{Device, Tensor};
-use shotgrade_core::{GridLevel, POSITION_CELL_WIDTH};
+use shotgrade_core::{Detection, DetectionDecoder, GridLevel, Letterbox, POSITION_CELL_WIDTH};
 
 use crate::blocks::{Cbl, Chw, Csp1, Csp2, Focus, Macs, Spp, conv};
+
+/// Cells whose box probability is below this are dropped before NMS when grading: low enough
+/// to keep a faint main product, high enough that background texture rarely passes.
+pub const MIN_DETECTION_PROBABILITY: f32 = 0.05;
+/// Overlap above which NMS keeps only the more probable of two boxes.
+pub const NMS_IOU: f32 = 0.5;
+/// Products kept per photo after NMS.
+pub const MAX_DETECTIONS: usize = 20;
 
 /// Shape of the position network.
 #[derive(Config, Debug, PartialEq)]
@@ -107,17 +115,17 @@ impl PositionNetConfig {
 
     /// The output grids for this input size (stride 16, then stride 32).
     pub fn levels(&self) -> Vec<GridLevel> {
-        [16u32, 32]
-            .into_iter()
-            .map(|stride| {
-                let n = self.input_size as u32 / stride;
-                GridLevel {
-                    stride,
-                    rows: n,
-                    cols: n,
-                }
-            })
-            .collect()
+        GridLevel::position_levels(self.input_size as u32)
+    }
+
+    /// How this network's cells become products when grading (the thresholds above).
+    pub fn decoder(&self) -> DetectionDecoder {
+        DetectionDecoder {
+            levels: self.levels(),
+            min_probability: MIN_DETECTION_PROBABILITY,
+            iou_threshold: NMS_IOU,
+            max_detections: MAX_DETECTIONS,
+        }
     }
 
     /// Checks that the input size fits the network's strides.
@@ -133,6 +141,23 @@ impl PositionNetConfig {
         }
         Ok(())
     }
+}
+
+/// The products in one photo's raw position output (`cells × 6`, see
+/// [`PositionOutput::packed`]), most probable first, with boxes in the photo's own pixels.
+pub fn detections(
+    decoder: &DetectionDecoder,
+    raw: &[f32],
+    letterbox: &Letterbox,
+) -> Vec<Detection> {
+    decoder
+        .decode(raw)
+        .into_iter()
+        .map(|mut d| {
+            d.bbox = letterbox.to_source(&d.bbox);
+            d
+        })
+        .collect()
 }
 
 /// `[B, 6, H, W] → [B, H·W, 6]`

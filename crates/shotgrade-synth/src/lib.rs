@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod compose;
+pub mod labels;
 mod render;
 mod rng;
 

@@ -12,8 +12,9 @@
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 use serde::Serialize;
-use shotgrade_core::{BBox, DetectionDecoder, iou};
+use shotgrade_core::{BBox, iou};
 use shotgrade_image::Limits;
+use shotgrade_models::position::detections;
 use shotgrade_models::{ExperienceNet, PositionNet, load_net};
 use shotgrade_synth::assets::real_photos;
 use shotgrade_synth::{Assets, ComposeSettings};
@@ -218,12 +219,7 @@ pub fn eval_position(
         .into_iter()
         .filter(|p| p.hint == Some(shotgrade_core::BackgroundClass::White))
         .collect();
-    let decoder = DetectionDecoder {
-        levels: levels.clone(),
-        min_probability: 0.05,
-        iou_threshold: 0.5,
-        max_detections: 20,
-    };
+    let decoder = config.decoder();
     let prepared: Vec<(Vec<f32>, shotgrade_core::Letterbox, BBox)> = photos
         .par_iter()
         .map_init(
@@ -248,8 +244,8 @@ pub fn eval_position(
         let flat: Vec<f32> = net.forward(x).packed().into_data().iter::<f32>().collect();
         let per = flat.len() / chunk.len();
         for ((_, lb, truth), raw) in chunk.iter().zip(flat.chunks(per)) {
-            if let Some(top) = decoder.decode(raw).first() {
-                iou_sum += iou(&lb.to_source(&top.bbox), truth);
+            if let Some(top) = detections(&decoder, raw, lb).first() {
+                iou_sum += iou(&top.bbox, truth);
             }
         }
     }

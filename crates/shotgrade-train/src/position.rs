@@ -15,6 +15,7 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::Serialize;
 use shotgrade_core::{BBox, DetectionDecoder, GridLevel, iou};
+use shotgrade_models::position::{MAX_DETECTIONS, NMS_IOU};
 use shotgrade_models::{PositionNet, PositionNetConfig, PositionOutput};
 use shotgrade_synth::{Assets, ComposeSettings, compose};
 use std::path::PathBuf;
@@ -214,11 +215,12 @@ pub fn evaluate_position(
     size: usize,
     device: &Device,
 ) -> PositionMetrics {
+    // mAP ranks every detection, so it keeps fainter ones than grading does.
     let decoder = DetectionDecoder {
         levels: levels.to_vec(),
         min_probability: 0.01,
-        iou_threshold: 0.5,
-        max_detections: 20,
+        iou_threshold: NMS_IOU,
+        max_detections: MAX_DETECTIONS,
     };
     let mut predictions = Vec::new();
     let mut truths = Vec::new();
@@ -501,18 +503,7 @@ mod tests {
     use shotgrade_core::{Letterbox, POSITION_CELL_WIDTH};
 
     fn levels() -> Vec<GridLevel> {
-        vec![
-            GridLevel {
-                stride: 16,
-                rows: 16,
-                cols: 16,
-            },
-            GridLevel {
-                stride: 32,
-                rows: 8,
-                cols: 8,
-            },
-        ]
+        GridLevel::position_levels(256)
     }
 
     #[test]

@@ -3,8 +3,11 @@
 
 use rayon::prelude::*;
 use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
-use shotgrade_core::{DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig};
+use shotgrade_core::{
+    BACKGROUND_CLASSES, Detection, DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig,
+};
 use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
+use shotgrade_models::position::detections;
 use shotgrade_models::{Batch, Models};
 use std::path::PathBuf;
 use thiserror::Error;
@@ -18,12 +21,13 @@ pub struct GraderSettings {
     pub scoring: ScoringConfig,
     /// Images per network batch.
     pub batch_size: usize,
-    /// Detections below this probability are dropped before NMS.
-    pub min_detection_probability: f32,
-    /// NMS overlap threshold.
-    pub nms_iou: f32,
     /// Marketplace profiles a request may name (the built-in ones unless extended).
     pub profiles: ProfileSet,
+    /// Classify the background a second time with the main product's box hidden (filled with
+    /// the backdrop's median, [`shotgrade_image::mask_box`]), so the class is read from what
+    /// lies behind the product. Off by default: with the shipped network, which never saw a
+    /// masked input, it helped on real photos and hurt on composites (`Grader::classify_backdrop`).
+    pub mask_product: bool,
 }
 
 impl Default for GraderSettings {
@@ -32,9 +36,8 @@ impl Default for GraderSettings {
             limits: Limits::default(),
             scoring: ScoringConfig::default(),
             batch_size: 16,
-            min_detection_probability: 0.05,
-            nms_iou: 0.5,
             profiles: ProfileSet::builtin(),
+            mask_product: false,
         }
     }
 }
@@ -110,12 +113,7 @@ impl Grader {
         if settings.batch_size == 0 {
             return Err(GradeError::Settings("batch size must be at least 1".into()));
         }
-        let decoder = DetectionDecoder {
-            levels: models.configs.position.levels(),
-            min_probability: settings.min_detection_probability,
-            iou_threshold: settings.nms_iou,
-            max_detections: 20,
-        };
+        let decoder = models.configs.position.decoder();
         Ok(Grader {
             spec: input_spec(&models),
             models,
@@ -238,14 +236,25 @@ impl Grader {
             batch.position.extend_from_slice(&inputs.position);
             batch.experience.extend_from_slice(&inputs.experience);
         }
-        let mut outputs = self.models.infer(&batch).into_iter();
+        let mut outputs = self.models.infer(&batch);
+        let graded: Vec<(&LoadedImage, &NetInputs)> =
+            prepared.iter().flatten().map(|(l, i)| (l, i)).collect();
+        let mut detections: Vec<Vec<Detection>> = outputs
+            .iter()
+            .zip(&graded)
+            .map(|(raw, (_, inputs))| detections(&self.decoder, &raw.position, &inputs.letterbox))
+            .collect();
+        if self.settings.mask_product {
+            self.classify_backdrop(&mut outputs, &detections, &graded);
+        }
+        let mut outputs = outputs.into_iter().zip(detections.drain(..));
 
         chunk
             .iter()
             .zip(prepared)
             .map(|(source, prepared)| match prepared {
                 Err(e) => (Row::error(source.name(), e.kind, e.message), None),
-                Ok((loaded, inputs)) => match outputs.next() {
+                Ok((loaded, _)) => match outputs.next() {
                     None => (
                         Row::error(
                             source.name(),
@@ -254,16 +263,7 @@ impl Grader {
                         ),
                         None,
                     ),
-                    Some(raw) => {
-                        let detections = self
-                            .decoder
-                            .decode(&raw.position)
-                            .into_iter()
-                            .map(|mut d| {
-                                d.bbox = inputs.letterbox.to_source(&d.bbox);
-                                d
-                            })
-                            .collect();
+                    Some((raw, detections)) => {
                         let model_outputs = ModelOutputs {
                             background_probabilities: raw.background_probabilities,
                             detections,
@@ -294,6 +294,55 @@ impl Grader {
                 },
             })
             .collect()
+    }
+
+    /// Re-runs the background model on inputs whose main product (the top detection) is
+    /// hidden, and takes its probabilities where that reveals a plain backdrop (`white`,
+    /// `black` or `solid` first): a garment filling the frame or a model in front of a grey
+    /// sweep was read as `lifestyle` or `cluttered` from the product itself. Where the masked
+    /// input still reads as a scene, the unmasked call stands: a large uniform patch over a
+    /// store shelf made shelves look calmer (`cluttered` → `lifestyle`). Measured with the
+    /// shipped network (models/HISTORY.md): real validation part 87.4 % → 90.5 %, but 1,000
+    /// synthetic test composites 97.8 % → 93.5 % (busy backdrops around a large product read
+    /// as `solid` once the product is a flat patch) — so it stays off until a network is
+    /// trained on masked inputs.
+    fn classify_backdrop(
+        &self,
+        outputs: &mut [shotgrade_models::RawOutputs],
+        detections: &[Vec<Detection>],
+        graded: &[(&LoadedImage, &NetInputs)],
+    ) {
+        let side = self.spec.background as usize;
+        let planes = self.models.configs.background.input_channels();
+        let mut masked = Vec::new();
+        let mut backdrop = Vec::new();
+        let mut which = Vec::new();
+        for (i, ((loaded, inputs), found)) in graded.iter().zip(detections).enumerate() {
+            let Some(top) = found.first() else { continue };
+            let (w, h) = (loaded.rgb.width() as f32, loaded.rgb.height() as f32);
+            let b = top.bbox;
+            let mut input = inputs.background.clone();
+            if shotgrade_image::mask_box(
+                &mut input,
+                planes,
+                side,
+                [b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h],
+            ) {
+                masked.extend_from_slice(&input);
+                backdrop.extend_from_slice(&inputs.backdrop);
+                which.push(i);
+            }
+        }
+        let probabilities = self
+            .models
+            .background_probabilities(&masked, &backdrop, which.len());
+        for (i, p) in which.into_iter().zip(probabilities) {
+            let top = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b]));
+            let plain = top.is_some_and(|k| BACKGROUND_CLASSES[k].is_plain());
+            if plain {
+                outputs[i].background_probabilities = p;
+            }
+        }
     }
 }
 
