@@ -458,6 +458,14 @@ pub struct TrainPositionArgs {
     #[arg(long, value_delimiter = ',', value_name = "U1,U2,U3",
           value_parser = clap::value_parser!(u16).range(1..=16))]
     pub csp1_units: Option<Vec<u16>>,
+    /// Also train on the real photos boxed by eye in this folder (`data/real`): the `train`
+    /// part feeds --real-fraction of every batch, and checkpoints are chosen by the mean of
+    /// synthetic mAP@0.5 and the top detection's IoU on the boxed `validation` photos.
+    #[arg(long, value_name = "DIR")]
+    pub real_labels: Option<PathBuf>,
+    /// Share of each batch taken from the real `train` photos (with --real-labels).
+    #[arg(long, default_value_t = 0.25, requires = "real_labels")]
+    pub real_fraction: f32,
 }
 
 /// Options every `train` subcommand shares. Unset ones take the network's defaults, which are

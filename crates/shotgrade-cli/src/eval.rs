@@ -196,6 +196,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "position, real magento2 white: mean IoU {:.4} vs non-white box ({} photos)",
             r.real_white_mean_iou, r.real_white_photos
         );
+        let f = &r.frame_filling;
+        println!(
+            "position, frame-filling probes (cut-outs spanning 85-98 % of a white frame): span error {:.2} points on average, within 5 points on {:.3} ({} probes)",
+            f.mean_span_error, f.within_5_points, f.probes
+        );
         report.insert("position".into(), serde_json::to_value(&r)?);
     }
     if all || args.target == EvalTarget::Experience {

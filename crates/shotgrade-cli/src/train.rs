@@ -110,6 +110,13 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     .map(usize::from);
             }
             settings.config.validate().map_err(|e| anyhow::anyhow!(e))?;
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&a.real_fraction),
+                "--real-fraction must be in [0, 1], got {}",
+                a.real_fraction
+            );
+            settings.real_labels = a.real_labels.clone();
+            settings.real_fraction = a.real_fraction;
             a.common.apply(&mut settings.run)?;
             serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
         }

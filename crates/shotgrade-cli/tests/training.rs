@@ -81,6 +81,23 @@ fn tiny_assets(root: &Path) {
         index.push_str(&format!("{rel},test,{hint}\n"));
     }
     std::fs::write(root.join("real/index.csv"), index).expect("index");
+
+    // Labels drawn "by eye" for two packshots: one to train on, one to choose by.
+    std::fs::create_dir_all(root.join("labels/labels")).expect("mkdir");
+    std::fs::write(
+        root.join("labels/labels/a.csv"),
+        "path,background,person,cut_off,overlay,box,box_method,note\n\
+         real/magento2/e.jpg,white,none,no,none,50 60 110 150,pixels,\n\
+         real/grocery/iconic/d.jpg,white,none,no,none,50 60 110 150,pixels,\n",
+    )
+    .expect("labels");
+    std::fs::write(
+        root.join("labels/split.csv"),
+        "path,source,family,part\n\
+         real/magento2/e.jpg,magento2,e,train\n\
+         real/grocery/iconic/d.jpg,grocery,d,validation\n",
+    )
+    .expect("split");
 }
 
 fn ok(out: Output, what: &str) -> String {
@@ -137,6 +154,7 @@ fn every_network_trains_continues_evaluates_and_scores() {
     let assets = dir.path().join("assets");
     tiny_assets(&assets);
     let weights = dir.path().join("weights");
+    let labels = assets.join("labels").to_string_lossy().to_string();
 
     for (net, extra) in [
         (
@@ -156,7 +174,10 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "64",
             ],
         ),
-        ("position", vec![]),
+        (
+            "position",
+            vec!["--real-labels", &labels, "--real-fraction", "0.5"],
+        ),
         (
             "experience",
             vec![
@@ -174,6 +195,12 @@ fn every_network_trains_continues_evaluates_and_scores() {
         let out = dir.path().join(net);
         let log = train(net, &assets, &out, &extra);
         assert!(log.contains("eval step 2"), "{net}: {log}");
+        if net == "position" {
+            assert!(
+                log.contains("real validation IoU") && log.contains("(1 photos)"),
+                "{log}"
+            );
+        }
         let metrics: serde_json::Value = serde_json::from_slice(
             &std::fs::read(out.join(format!("{net}.metrics.json"))).expect("metrics written"),
         )

@@ -102,6 +102,119 @@ pub struct PositionEval {
     /// Mean IoU of the main detection with the box of non-white pixels, magento2 white photos.
     pub real_white_mean_iou: f32,
     pub real_white_photos: usize,
+    pub frame_filling: FrameFillingProbes,
+}
+
+/// Cut-outs (printed cartons, patterned clothes, electronics) pasted on pure white so that
+/// they span 85–98 % of the frame: how far the top detection's span is from the truth.
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameFillingProbes {
+    pub probes: usize,
+    /// Mean |predicted span − true span| in points of the frame, on the axis the product
+    /// spans most (a probe with no detection counts its whole span).
+    pub mean_span_error: f32,
+    /// Share of probes whose span is within 5 points of the truth.
+    pub within_5_points: f32,
+}
+
+/// Side of the square probe frames.
+const PROBE_SIDE: u32 = 800;
+
+/// A cut-out on a pure-white `PROBE_SIDE` square, scaled so that its opaque box spans `span`
+/// of the frame on its longer axis, centred; returns the photo and that box.
+fn frame_filling_probe(
+    cutout: &shotgrade_synth::assets::Cutout,
+    span: f32,
+) -> (image::RgbImage, BBox) {
+    let o = cutout.opaque;
+    let scale = span * PROBE_SIDE as f32 / o.width().max(o.height()).max(1.0);
+    let (w, h) = (
+        ((cutout.image.width() as f32 * scale).round() as u32).max(1),
+        ((cutout.image.height() as f32 * scale).round() as u32).max(1),
+    );
+    let resized =
+        image::imageops::resize(&cutout.image, w, h, image::imageops::FilterType::Triangle);
+    // Centre the opaque box, not the cut-out's canvas.
+    let (bx0, by0) = (o.x0 * scale, o.y0 * scale);
+    let (bw, bh) = (o.width() * scale, o.height() * scale);
+    let ox = (PROBE_SIDE as f32 - bw) / 2.0 - bx0;
+    let oy = (PROBE_SIDE as f32 - bh) / 2.0 - by0;
+    let mut canvas =
+        image::RgbImage::from_pixel(PROBE_SIDE, PROBE_SIDE, image::Rgb([255, 255, 255]));
+    for (x, y, p) in resized.enumerate_pixels() {
+        let (cx, cy) = (x as i64 + ox.round() as i64, y as i64 + oy.round() as i64);
+        if cx < 0 || cy < 0 || cx >= PROBE_SIDE as i64 || cy >= PROBE_SIDE as i64 {
+            continue;
+        }
+        let a = p[3] as f32 / 255.0;
+        let dst = canvas.get_pixel_mut(cx as u32, cy as u32);
+        for c in 0..3 {
+            dst[c] = (p[c] as f32 * a + dst[c] as f32 * (1.0 - a)).round() as u8;
+        }
+    }
+    let truth = BBox::new(
+        bx0 + ox.round(),
+        by0 + oy.round(),
+        bx0 + ox.round() + bw,
+        by0 + oy.round() + bh,
+    );
+    (canvas, truth)
+}
+
+/// The frame-filling probes of [`FrameFillingProbes`] for `net`: every `step`-th cut-out, spans
+/// spread evenly over 85–98 %.
+fn probe_frame_filling(
+    net: &PositionNet,
+    config: &shotgrade_models::PositionNetConfig,
+    assets: &Assets,
+    count: usize,
+    device: &Device,
+) -> FrameFillingProbes {
+    let size = config.input_size;
+    let decoder = config.decoder();
+    let step = (assets.cutouts.len() / count.max(1)).max(1);
+    let probes: Vec<(Vec<f32>, shotgrade_core::Letterbox, BBox)> = (0..count
+        .min(assets.cutouts.len()))
+        .into_par_iter()
+        .map_init(
+            || crate::data::preprocessor(size as u32),
+            |pre, i| {
+                let span = 0.85 + 0.13 * (i as f32 + 0.5) / count as f32;
+                let (photo, truth) = frame_filling_probe(&assets.cutouts[i * step], span);
+                let (input, lb) = pre.position_input(&photo);
+                (input, lb, truth)
+            },
+        )
+        .collect();
+    let span_of = |b: &BBox, truth: &BBox| {
+        if truth.width() >= truth.height() {
+            b.width() / PROBE_SIDE as f32
+        } else {
+            b.height() / PROBE_SIDE as f32
+        }
+    };
+    let mut errors = Vec::with_capacity(probes.len());
+    for chunk in probes.chunks(32) {
+        let data: Vec<f32> = chunk
+            .iter()
+            .flat_map(|(input, ..)| input.iter().copied())
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, size, size]), device);
+        let flat: Vec<f32> = net.forward(x).packed().into_data().iter::<f32>().collect();
+        let per = flat.len() / chunk.len();
+        for ((_, lb, truth), raw) in chunk.iter().zip(flat.chunks(per)) {
+            let predicted = detections(&decoder, raw, lb)
+                .first()
+                .map_or(0.0, |top| span_of(&top.bbox, truth));
+            errors.push((predicted - span_of(truth, truth)).abs() * 100.0);
+        }
+    }
+    let n = errors.len().max(1) as f32;
+    FrameFillingProbes {
+        probes: errors.len(),
+        mean_span_error: errors.iter().sum::<f32>() / n,
+        within_5_points: errors.iter().filter(|&&e| e <= 5.0).count() as f32 / n,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,10 +362,12 @@ pub fn eval_position(
             }
         }
     }
+    let frame_filling = probe_frame_filling(&net, &config, &assets, 200, &device);
     Ok(PositionEval {
         synthetic,
         real_white_mean_iou: iou_sum / prepared.len().max(1) as f32,
         real_white_photos: prepared.len(),
+        frame_filling,
     })
 }
 

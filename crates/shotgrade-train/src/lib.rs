@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod parallel;
 pub mod pool;
 pub mod position;
+pub mod position_real;
 pub mod real_metrics;
 pub mod schedule;
 
