@@ -7,7 +7,7 @@
 //! ([`Macs::macs`]), which `shotgrade models` prints; the count follows the same shape
 //! arithmetic as `forward`, and the shape tests hold the two together.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -67,6 +67,24 @@ pub(crate) fn bn(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).init(device)
 }
 
+/// `conv` followed by the channels `first..first + cout` of inference-mode `bn`, as one
+/// convolution: each output channel's weights scaled by `γ / √(var + ε)` and a bias of
+/// `β − mean · γ / √(var + ε)` (plus the conv's own bias, scaled). Same output up to float
+/// rounding, one pass over the activations fewer.
+fn fold_batch_norm(conv: &Conv2d, bn: &BatchNorm, first: usize) -> Conv2d {
+    let [cout, ..] = conv.weight.dims();
+    let part = |t: Tensor<1>| t.narrow(0, first, cout);
+    let scale = part(bn.gamma.val()) / (part(bn.running_var.value()) + bn.epsilon).sqrt();
+    let mut bias = part(bn.beta.val()) - part(bn.running_mean.value()) * scale.clone();
+    if let Some(b) = &conv.bias {
+        bias = bias + b.val() * scale.clone();
+    }
+    let mut folded = conv.clone();
+    folded.weight = Param::from_tensor(conv.weight.val() * scale.reshape([cout, 1, 1, 1]));
+    folded.bias = Some(Param::from_tensor(bias));
+    folded
+}
+
 fn pool_out(size: usize, kernel: usize, stride: usize, pad: usize) -> usize {
     (size + 2 * pad - kernel) / stride + 1
 }
@@ -76,6 +94,9 @@ fn pool_out(size: usize, kernel: usize, stride: usize, pad: usize) -> usize {
 pub struct Cbl {
     pub conv: Conv2d,
     pub bn: BatchNorm,
+    /// `conv` and `bn` as one convolution, for inference ([`Cbl::fold_batch_norm`]); never
+    /// in a weights file.
+    pub folded: Option<Conv2d>,
 }
 
 impl Cbl {
@@ -83,12 +104,23 @@ impl Cbl {
         Cbl {
             conv: conv(cin, cout, [kernel, kernel], stride, 1, false, device),
             bn: bn(cout, device),
+            folded: None,
         }
     }
 
     /// `[B, cin, H, W] → [B, cout, H / stride, W / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        leaky_relu(self.bn.forward(self.conv.forward(x)), LEAKY_SLOPE)
+        let y = match &self.folded {
+            Some(folded) => folded.forward(x),
+            None => self.bn.forward(self.conv.forward(x)),
+        };
+        leaky_relu(y, LEAKY_SLOPE)
+    }
+
+    /// Folds the batch norm into the convolution for inference (the running statistics are
+    /// fixed then); training must not use a folded block.
+    pub fn fold_batch_norm(&mut self) {
+        self.folded = Some(fold_batch_norm(&self.conv, &self.bn, 0));
     }
 }
 
@@ -304,6 +336,10 @@ impl Focus {
             .reshape([b, 4 * c, h / 2, w / 2]);
         self.cbl.forward(sliced)
     }
+
+    pub fn fold_batch_norm(&mut self) {
+        self.cbl.fold_batch_norm();
+    }
 }
 
 impl Macs for Focus {
@@ -330,6 +366,11 @@ impl ResUnit {
     /// `[B, C, H, W] → [B, C, H, W]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         x.clone() + self.expand.forward(self.reduce.forward(x))
+    }
+
+    pub fn fold_batch_norm(&mut self) {
+        self.reduce.fold_batch_norm();
+        self.expand.fold_batch_norm();
     }
 }
 
@@ -360,6 +401,8 @@ pub struct CspBody {
     pub shortcut: Conv2d,
     pub bn: BatchNorm,
     pub fuse: Cbl,
+    /// `inner_out` and `shortcut` with their halves of `bn` folded in, for inference.
+    pub folded: Option<[Conv2d; 2]>,
 }
 
 impl CspBody {
@@ -380,7 +423,25 @@ impl CspBody {
             shortcut: conv(c_in, hidden, [1, 1], 1, 1, false, device),
             bn: bn(2 * hidden, device),
             fuse: Cbl::new(2 * hidden, cout, 1, 1, device),
+            folded: None,
         }
+    }
+
+    fn fold_batch_norm(&mut self) {
+        if let Some(down) = &mut self.down {
+            down.fold_batch_norm();
+        }
+        self.enter.fold_batch_norm();
+        match &mut self.inner {
+            CspInner::Residual(units) => units.iter_mut().for_each(ResUnit::fold_batch_norm),
+            CspInner::Plain(cbls) => cbls.iter_mut().for_each(Cbl::fold_batch_norm),
+        }
+        let [hidden, ..] = self.inner_out.weight.dims();
+        self.folded = Some([
+            fold_batch_norm(&self.inner_out, &self.bn, 0),
+            fold_batch_norm(&self.shortcut, &self.bn, hidden),
+        ]);
+        self.fuse.fold_batch_norm();
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -393,10 +454,16 @@ impl CspBody {
             CspInner::Residual(units) => units.iter().for_each(|u| y = u.forward(y.clone())),
             CspInner::Plain(cbls) => cbls.iter().for_each(|c| y = c.forward(y.clone())),
         }
-        let y1 = self.inner_out.forward(y);
-        let y2 = self.shortcut.forward(x);
-        let joined = leaky_relu(self.bn.forward(Tensor::cat(vec![y1, y2], 1)), LEAKY_SLOPE);
-        self.fuse.forward(joined)
+        let joined = match &self.folded {
+            Some([inner_out, shortcut]) => {
+                Tensor::cat(vec![inner_out.forward(y), shortcut.forward(x)], 1)
+            }
+            None => self.bn.forward(Tensor::cat(
+                vec![self.inner_out.forward(y), self.shortcut.forward(x)],
+                1,
+            )),
+        };
+        self.fuse.forward(leaky_relu(joined, LEAKY_SLOPE))
     }
 
     fn macs(&self, input: Chw) -> (u64, Chw) {
@@ -448,6 +515,10 @@ impl Csp1 {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.body.forward(x)
     }
+
+    pub fn fold_batch_norm(&mut self) {
+        self.body.fold_batch_norm();
+    }
 }
 
 impl Macs for Csp1 {
@@ -485,6 +556,10 @@ impl Csp2 {
     /// `[B, cin, H, W] → [B, cout, H / s, W / s]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.body.forward(x)
+    }
+
+    pub fn fold_batch_norm(&mut self) {
+        self.body.fold_batch_norm();
     }
 }
 
@@ -528,6 +603,11 @@ impl Spp {
         let mut parts = vec![x.clone()];
         parts.extend(self.pools.iter().map(|p| p.forward(x.clone())));
         self.fuse.forward(Tensor::cat(parts, 1))
+    }
+
+    pub fn fold_batch_norm(&mut self) {
+        self.reduce.fold_batch_norm();
+        self.fuse.fold_batch_norm();
     }
 }
 

@@ -198,6 +198,23 @@ impl PositionNet {
         }
     }
 
+    /// Folds every batch norm into the convolution before it ([`Cbl::fold_batch_norm`]): the
+    /// inference network (not yet used by the grader: its speed is to be measured); a folded
+    /// network must not be trained or saved.
+    pub fn fold_batch_norms(&mut self) {
+        self.focus.fold_batch_norm();
+        self.stage1.fold_batch_norm();
+        self.stage2.fold_batch_norm();
+        self.stage3.fold_batch_norm();
+        self.down4.fold_batch_norm();
+        self.spp.fold_batch_norm();
+        self.stage4.fold_batch_norm();
+        self.lateral.fold_batch_norm();
+        self.fuse16.fold_batch_norm();
+        self.down16.fold_batch_norm();
+        self.fuse32.fold_batch_norm();
+    }
+
     /// Multiply–accumulates of one forward pass for one image of side `input_size`.
     pub fn macs(&self, input_size: usize) -> u64 {
         let input: Chw = [3, input_size, input_size];

@@ -634,3 +634,27 @@ fn background_net_runs_at_other_input_sizes() {
     }
     assert!(config.with_input_size(96).validate().is_err());
 }
+
+/// Folding the batch norms changes nothing but float rounding: the shipped (trained, so with
+/// real running statistics) position network gives the same raw outputs folded and unfolded.
+#[test]
+fn folded_position_net_matches_the_unfolded_one() {
+    let Some(Ok(models)) = Models::embedded(&device()) else {
+        // A build without models/ has nothing trained to fold.
+        return;
+    };
+    let side = models.configs.position.input_size;
+    let x = random([2, 3, side, side]);
+    let plain = models.position.forward(x.clone()).packed();
+    let mut folded = models.position.clone();
+    folded.fold_batch_norms();
+    let diff = (folded.forward(x).packed() - plain.clone())
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    let scale = plain.abs().max().into_scalar::<f32>();
+    assert!(
+        diff <= 1e-4 * scale.max(1.0),
+        "max difference {diff} (outputs up to {scale})"
+    );
+}
