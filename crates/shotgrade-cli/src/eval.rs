@@ -45,13 +45,17 @@ struct RealPhotoResult {
     error: Option<String>,
 }
 
-/// Grades the labelled real photos of one part with the weights folder, as `score` would.
-fn eval_real(args: &EvalArgs) -> Result<(RealScores, Vec<RealPhotoResult>)> {
-    let part = match args.part {
+fn real_part(arg: RealPartArg) -> Part {
+    match arg {
         RealPartArg::Train => Part::Train,
         RealPartArg::Validation => Part::Validation,
         RealPartArg::Test => Part::Test,
-    };
+    }
+}
+
+/// Grades the labelled real photos of one part with the weights folder, as `score` would.
+fn eval_real(args: &EvalArgs) -> Result<(RealScores, Vec<RealPhotoResult>)> {
+    let part = real_part(args.part);
     let photos: Vec<_> = load_labelled(&args.labels)
         .with_context(|| format!("cannot load the labels in {}", args.labels.display()))?
         .into_iter()
@@ -229,8 +233,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if args.target == EvalTarget::Real {
         eprintln!("evaluating the grader on the labelled real photos…");
         let (scores, photos) = eval_real(&args)?;
-        let part = format!("{:?}", args.part).to_lowercase();
-        print_real(&part, &scores);
+        let part = real_part(args.part).as_str();
+        print_real(part, &scores);
         report.insert(
             "real".into(),
             serde_json::json!({ "part": part, "scores": scores, "photos": photos }),

@@ -446,6 +446,40 @@ fn training_refuses_bad_settings_and_missing_assets() {
     );
     assert!(err.contains("--twin-loss none"), "{err}");
 
+    // A labelled real photo that is not an image is named; a share outside [0, 1] is refused.
+    let labels = dir.path().join("broken_labels");
+    std::fs::create_dir_all(labels.join("labels")).expect("mkdir");
+    std::fs::write(assets.join("real/broken.jpg"), b"not a jpeg").expect("write");
+    std::fs::write(
+        labels.join("labels/a.csv"),
+        "path,background,person,cut_off,overlay,box,box_method,note\n\
+         real/broken.jpg,white,none,no,none,1 1 5 5,eye,\n",
+    )
+    .expect("labels");
+    std::fs::write(
+        labels.join("split.csv"),
+        "path,source,family,part\nreal/broken.jpg,x,b,train\n",
+    )
+    .expect("split");
+    let labels_arg = labels.to_string_lossy().to_string();
+    for (fraction, expected) in [("0.5", "real/broken.jpg"), ("2", "--real-fraction")] {
+        let err = refused(
+            &[
+                "train",
+                "position",
+                "--steps",
+                "1",
+                "--real-labels",
+                &labels_arg,
+                "--real-fraction",
+                fraction,
+            ],
+            &assets,
+            &dir.path().join("o"),
+        );
+        assert!(err.contains(expected), "{fraction}: {err}");
+    }
+
     // Composites smaller than the shortest side the compositor draws are refused by clap.
     let out = bin()
         .args(["train", "background", "--max-side", "100"])

@@ -22,7 +22,7 @@ pub use config::{ConfigError, ScoringConfig};
 pub use detect::{DetectionDecoder, GridLevel, POSITION_CELL_WIDTH, nms};
 pub use error_kind::ErrorKind;
 pub use geometry::{BBox, Letterbox, iou};
-pub use policy::{ModelOutputs, score};
+pub use policy::{ModelOutputs, background_verdict, score};
 pub use profile::{ProfileSet, check_profile};
 pub use report::{CheckResult, ImageFacts, ProfileVerdict, Reason, Report, Scores, Status};
 pub use row::{ErrorRow, Row, RowError, ScoredRow};

@@ -181,7 +181,9 @@ fn reason(component: &str, code: &str, message: String, points: f32) -> Reason {
 
 /// Normalises the probabilities (defensively: the network's softmax already sums to 1) and
 /// picks the most probable class, the first one on ties.
-fn background_verdict(probabilities: &[f32; 5]) -> BackgroundVerdict {
+/// The background class and probabilities the report gives for the model's five outputs
+/// (cleaned of non-finite values and renormalised).
+pub fn background_verdict(probabilities: &[f32; 5]) -> BackgroundVerdict {
     let clean: Vec<f32> = probabilities
         .iter()
         .map(|p| if p.is_finite() { p.max(0.0) } else { 0.0 })

@@ -9,7 +9,7 @@
 //!   photo at 5 levels of Gaussian noise, blur and JPEG quality. The ladder's photos are shop
 //!   packshots of the held-out product families (`ShopSplit`): no training run sees them.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade_core::{BBox, iou};
@@ -27,7 +27,7 @@ use crate::error::TrainError;
 use crate::experience::ladder::{Ladder, LadderResult};
 use crate::experience::{ExperienceMetrics, evaluate_experience, synthetic_pairs};
 use crate::metrics::{ClassMetrics, classification};
-use crate::position::{PositionMetrics, evaluate_position, synthetic_position};
+use crate::position::{PositionMetrics, evaluate_position, raw_outputs, synthetic_position};
 
 /// First seeds of the test sets (validation sets use other offsets from `TEST_SEED_BASE`).
 const BACKGROUND_TEST: u64 = TEST_SEED_BASE + 10_000_000;
@@ -193,22 +193,17 @@ fn probe_frame_filling(
             b.height() / PROBE_SIDE as f32
         }
     };
-    let mut errors = Vec::with_capacity(probes.len());
-    for chunk in probes.chunks(32) {
-        let data: Vec<f32> = chunk
-            .iter()
-            .flat_map(|(input, ..)| input.iter().copied())
-            .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, size, size]), device);
-        let flat: Vec<f32> = net.forward(x).packed().into_data().iter::<f32>().collect();
-        let per = flat.len() / chunk.len();
-        for ((_, lb, truth), raw) in chunk.iter().zip(flat.chunks(per)) {
+    let raw = raw_outputs(net, probes.iter().map(|(i, ..)| i.as_slice()), size, device);
+    let errors: Vec<f32> = probes
+        .iter()
+        .zip(&raw)
+        .map(|((_, lb, truth), raw)| {
             let predicted = detections(&decoder, raw, lb)
                 .first()
                 .map_or(0.0, |top| span_of(&top.bbox, truth));
-            errors.push((predicted - span_of(truth, truth)).abs() * 100.0);
-        }
-    }
+            (predicted - span_of(truth, truth)).abs() * 100.0
+        })
+        .collect();
     let n = errors.len().max(1) as f32;
     FrameFillingProbes {
         probes: errors.len(),
@@ -346,22 +341,21 @@ pub fn eval_position(
         )
         .flatten()
         .collect();
-    let mut iou_sum = 0.0;
-    for chunk in prepared.chunks(32) {
-        let mut data = Vec::new();
-        for (input, ..) in chunk {
-            data.extend_from_slice(input);
-        }
-        let x =
-            Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, size, size]), &device);
-        let flat: Vec<f32> = net.forward(x).packed().into_data().iter::<f32>().collect();
-        let per = flat.len() / chunk.len();
-        for ((_, lb, truth), raw) in chunk.iter().zip(flat.chunks(per)) {
-            if let Some(top) = detections(&decoder, raw, lb).first() {
-                iou_sum += iou(&top.bbox, truth);
-            }
-        }
-    }
+    let raw = raw_outputs(
+        &net,
+        prepared.iter().map(|(i, ..)| i.as_slice()),
+        size,
+        &device,
+    );
+    let iou_sum: f32 = prepared
+        .iter()
+        .zip(&raw)
+        .filter_map(|((_, lb, truth), raw)| {
+            detections(&decoder, raw, lb)
+                .first()
+                .map(|top| iou(&top.bbox, truth))
+        })
+        .sum();
     let frame_filling = probe_frame_filling(&net, &config, &assets, 200, &device);
     Ok(PositionEval {
         synthetic,

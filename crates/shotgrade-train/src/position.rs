@@ -200,19 +200,18 @@ pub struct PositionReport {
     pub settings: String,
 }
 
-/// Raw outputs `[n, cells × 6]` of a (non-autodiff) network.
-fn raw_outputs(
+/// Raw outputs `[n, cells × 6]` of a (non-autodiff) network on letterboxed `3 × S × S`
+/// inputs, run in batches of 32.
+pub(crate) fn raw_outputs<'a>(
     net: &PositionNet,
-    examples: &[PositionExample],
+    inputs: impl ExactSizeIterator<Item = &'a [f32]>,
     size: usize,
     device: &Device,
 ) -> Vec<Vec<f32>> {
-    let mut out = Vec::with_capacity(examples.len());
-    for chunk in examples.chunks(32) {
-        let mut data = Vec::with_capacity(chunk.len() * 3 * size * size);
-        for e in chunk {
-            data.extend_from_slice(&e.input);
-        }
+    let inputs: Vec<&[f32]> = inputs.collect();
+    let mut out = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(32) {
+        let data: Vec<f32> = chunk.iter().flat_map(|i| i.iter().copied()).collect();
         let x = Tensor::<4>::from_data(TensorData::new(data, [chunk.len(), 3, size, size]), device);
         let flat: Vec<f32> = net.forward(x).packed().into_data().iter::<f32>().collect();
         let per = flat.len() / chunk.len().max(1);
@@ -239,10 +238,15 @@ pub fn evaluate_position(
     let mut predictions = Vec::new();
     let mut truths = Vec::new();
     let (mut subject_ok, mut iou_sum) = (0usize, 0.0f32);
-    for (i, (raw, e)) in raw_outputs(net, examples, size, device)
-        .iter()
-        .zip(examples)
-        .enumerate()
+    for (i, (raw, e)) in raw_outputs(
+        net,
+        examples.iter().map(|e| e.input.as_slice()),
+        size,
+        device,
+    )
+    .iter()
+    .zip(examples)
+    .enumerate()
     {
         let found = decoder.decode(raw);
         truths.push((i, e.bbox));

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
 use shotgrade_core::{
-    BACKGROUND_CLASSES, Detection, DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig,
+    Detection, DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig, background_verdict,
 };
 use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
 use shotgrade_models::position::detections;
@@ -239,7 +239,7 @@ impl Grader {
         let mut outputs = self.models.infer(&batch);
         let graded: Vec<(&LoadedImage, &NetInputs)> =
             prepared.iter().flatten().map(|(l, i)| (l, i)).collect();
-        let mut detections: Vec<Vec<Detection>> = outputs
+        let detections: Vec<Vec<Detection>> = outputs
             .iter()
             .zip(&graded)
             .map(|(raw, (_, inputs))| detections(&self.decoder, &raw.position, &inputs.letterbox))
@@ -247,7 +247,7 @@ impl Grader {
         if self.settings.mask_product {
             self.classify_backdrop(&mut outputs, &detections, &graded);
         }
-        let mut outputs = outputs.into_iter().zip(detections.drain(..));
+        let mut outputs = outputs.into_iter().zip(detections);
 
         chunk
             .iter()
@@ -337,9 +337,7 @@ impl Grader {
             .models
             .background_probabilities(&masked, &backdrop, which.len());
         for (i, p) in which.into_iter().zip(probabilities) {
-            let top = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b]));
-            let plain = top.is_some_and(|k| BACKGROUND_CLASSES[k].is_plain());
-            if plain {
+            if background_verdict(&p).class.is_plain() {
                 outputs[i].background_probabilities = p;
             }
         }
