@@ -16,8 +16,9 @@ CONCURRENCY=${CONCURRENCY:-1,8,32}
 WORK=${WORK:-/tmp/shotgrade-loadtest}
 PORT=${PORT:-18080}
 COUNT=${COUNT:-200}
-BIN=target/release/shotgrade
-LOAD=target/release/shotgrade-loadtest
+TARGET=${CARGO_TARGET_DIR:-target}
+BIN=$TARGET/release/shotgrade
+LOAD=$TARGET/release/shotgrade-loadtest
 
 cargo build --release -q -p shotgrade-cli -p shotgrade-loadtest
 

@@ -270,7 +270,7 @@ pub struct BenchArgs {
     /// Side of the generated images.
     #[arg(long, default_value_t = 1000)]
     pub size: u32,
-    /// Repetitions per forward-pass measurement (the median is reported).
+    /// Repetitions per forward-pass and end-to-end measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
     /// Worker threads [default: all cores]
@@ -322,7 +322,8 @@ pub enum TrainCommand {
     Experience(TrainExperienceArgs),
     /// Combine background checkpoints (e.g. the best of each learning-rate cycle of one
     /// chain) into one snapshot-ensemble weights file, whose probabilities the grader averages.
-    /// No training: the files are loaded, checked to share one network shape and written.
+    /// No training: the files are loaded, checked to share one network shape and written, in
+    /// seconds — so there is no --time-limit and nothing to resume.
     Ensemble(TrainEnsembleArgs),
     /// The background model's second stage: a small classifier that decides white against
     /// off-white (solid) from the image's border band (the distribution of its darkest channel
@@ -373,6 +374,11 @@ pub struct TrainBackdropArgs {
     /// Worker threads for rendering (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Stop after this much wall-clock time (e.g. 90s, 5m): the MLP stage ends with its best
+    /// epoch so far; the trees stage is refused when the composites took all the time. Neither
+    /// stage resumes (each trains in a minute or two): run it again.
+    #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
+    pub time_limit: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -520,6 +526,24 @@ pub struct TrainCommon {
     /// the output folder (to average or ensemble snapshots afterwards).
     #[arg(long)]
     pub keep_checkpoints: bool,
+    /// Stop after this much wall-clock time (e.g. 90s, 25m, 1h30m), keeping back enough for a
+    /// last evaluation: the best and the last checkpoint are written, one line says at which
+    /// step the run stopped, and the command exits 0. A guard, not a schedule: the steps and
+    /// the learning-rate schedule stay as planned, and --resume finishes the run.
+    #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
+    pub time_limit: Option<std::time::Duration>,
+    /// Continue the run in DIR (its output folder) from its last checkpoint: weights,
+    /// optimiser state, position in the schedule, the data stream, the best so far and the
+    /// weight average. The run keeps the options it was started with; only --time-limit and
+    /// --jobs may be given again. A run writes its last checkpoint at every evaluation and
+    /// when it stops (time limit, Ctrl-C, SIGTERM), in DIR/resume.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+/// `--time-limit`: a duration above zero.
+fn parse_time_limit(text: &str) -> Result<std::time::Duration, String> {
+    shotgrade_train::schedule::parse_duration(text)
 }
 
 #[derive(Debug, Args)]
@@ -661,11 +685,12 @@ pub struct EvalArgs {
     /// candidates (e.g. snapshots to ensemble) without looking at the test set.
     #[arg(long, value_enum, default_value_t = SplitArg::Test)]
     pub background_split: SplitArg,
-    /// `real`: the labelled real photos (labels/*.csv and split.csv, see its GUIDE.md).
+    /// `real` and `position`: the labelled real photos (labels/*.csv and split.csv, see its
+    /// GUIDE.md).
     #[arg(long, default_value = "data/real", value_name = "DIR")]
     pub labels: PathBuf,
-    /// `real`: which part of the split to grade — `test` for reported numbers, `validation` to
-    /// choose between models without looking at the test part.
+    /// `real` and `position`: which part of the split to measure on — `test` for reported
+    /// numbers, `validation` to choose between models without looking at the test part.
     #[arg(long, value_enum, default_value_t = RealPartArg::Test)]
     pub part: RealPartArg,
     /// `real`: take a second look at the background with the main product's box hidden, and

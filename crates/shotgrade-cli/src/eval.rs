@@ -1,9 +1,12 @@
 //! `shotgrade eval`.
 
 use anyhow::{Context, Result};
+use shotgrade::core::{BACKGROUND_CLASSES, BackgroundClass};
 use shotgrade::models::{Device, Models};
 use shotgrade::{GradeOptions, Grader, GraderSettings, Row, Source};
+use shotgrade_synth::labels::LabelledPhoto;
 use shotgrade_synth::labels::{Part, load_labelled};
+use shotgrade_train::baseline::{BaselineSettings, LinearBaseline};
 use shotgrade_train::eval::{
     BackgroundSplit, EvalSizes, LadderFamilies, eval_background, eval_experience, eval_position,
 };
@@ -41,6 +44,8 @@ struct RealPhotoResult {
     source: String,
     truth: Option<String>,
     predicted: Option<String>,
+    /// The border-statistics baseline's class.
+    baseline: Option<String>,
     iou: Option<f32>,
     error: Option<String>,
 }
@@ -53,14 +58,72 @@ fn real_part(arg: RealPartArg) -> Part {
     }
 }
 
-/// Grades the labelled real photos of one part with the weights folder, as `score` would.
-fn eval_real(args: &EvalArgs) -> Result<(RealScores, Vec<RealPhotoResult>)> {
-    let part = real_part(args.part);
-    let photos: Vec<_> = load_labelled(&args.labels)
-        .with_context(|| format!("cannot load the labels in {}", args.labels.display()))?
-        .into_iter()
-        .filter(|p| p.part == part)
+/// The border band's statistics of each photo (`None` for one that does not decode).
+fn border_statistics(args: &EvalArgs, photos: &[&LabelledPhoto]) -> Vec<Option<Vec<f32>>> {
+    use rayon::prelude::*;
+    let limits = shotgrade::image::Limits::default();
+    photos
+        .par_iter()
+        .map(|p| {
+            shotgrade::image::load_path(&args.assets.join(&p.path), &limits)
+                .ok()
+                .map(|img| shotgrade::image::backdrop_statistics(&img.rgb).to_vec())
+        })
+        .collect()
+}
+
+/// The trivial baseline's class for each of `photos`: a linear classifier over the border
+/// band's statistics alone, fitted on the labelled `train` photos of `all`.
+fn baseline_classes(
+    args: &EvalArgs,
+    all: &[LabelledPhoto],
+    photos: &[&LabelledPhoto],
+) -> Result<Vec<Option<BackgroundClass>>> {
+    let train: Vec<&LabelledPhoto> = all
+        .iter()
+        .filter(|p| p.part == Part::Train && p.background.is_some())
         .collect();
+    let examples: Vec<(Vec<f32>, usize)> = border_statistics(args, &train)
+        .into_iter()
+        .zip(&train)
+        .filter_map(|(x, p)| Some((x?, p.background?.index())))
+        .collect();
+    let baseline = LinearBaseline::fit(
+        &examples,
+        BACKGROUND_CLASSES.len(),
+        &BaselineSettings::default(),
+    )
+    .context("no decodable labelled photo in the train part to fit the baseline on")?;
+    Ok(border_statistics(args, photos)
+        .into_iter()
+        .map(|x| x.map(|x| BACKGROUND_CLASSES[baseline.predict(&x)]))
+        .collect())
+}
+
+/// Errors on the photos whose label is not `white` (a photo without a prediction counts).
+fn non_white_errors(outcomes: &[RealOutcome]) -> usize {
+    outcomes
+        .iter()
+        .filter(|o| o.truth_class.is_some_and(|c| c != BackgroundClass::White))
+        .filter(|o| o.predicted_class != o.truth_class)
+        .count()
+}
+
+/// The grader and the baseline on one part of the real photos.
+struct RealEval {
+    scores: RealScores,
+    baseline: RealScores,
+    non_white_errors: (usize, usize),
+    photos: Vec<RealPhotoResult>,
+}
+
+/// Grades the labelled real photos of one part with the weights folder, as `score` would, and
+/// the border-statistics baseline beside it.
+fn eval_real(args: &EvalArgs) -> Result<RealEval> {
+    let part = real_part(args.part);
+    let all = load_labelled(&args.labels)
+        .with_context(|| format!("cannot load the labels in {}", args.labels.display()))?;
+    let photos: Vec<&LabelledPhoto> = all.iter().filter(|p| p.part == part).collect();
     anyhow::ensure!(
         !photos.is_empty(),
         "no labelled photos in the {} part",
@@ -110,11 +173,85 @@ fn eval_real(args: &EvalArgs) -> Result<(RealScores, Vec<RealPhotoResult>)> {
                     .predicted_box
                     .map_or(0.0, |p| shotgrade::core::iou(&p, &t))
             }),
+            baseline: None,
             error,
         });
         outcomes.push(outcome);
     }
-    Ok((score_real(&outcomes), results))
+    let baseline = baseline_classes(args, &all, &photos)?;
+    let baseline_outcomes: Vec<RealOutcome> = outcomes
+        .iter()
+        .zip(&baseline)
+        .map(|(o, b)| RealOutcome {
+            predicted_class: *b,
+            predicted_box: None,
+            ..o.clone()
+        })
+        .collect();
+    for (r, b) in results.iter_mut().zip(&baseline) {
+        r.baseline = b.map(|c| c.name().to_string());
+    }
+    Ok(RealEval {
+        scores: score_real(&outcomes),
+        baseline: score_real(&baseline_outcomes),
+        non_white_errors: (
+            non_white_errors(&outcomes),
+            non_white_errors(&baseline_outcomes),
+        ),
+        photos: results,
+    })
+}
+
+/// The grader beside the baseline: per source and per class, and the errors on non-white
+/// backdrops.
+fn print_against_baseline(part: &str, e: &RealEval) {
+    let pct = |x: &Mean| format!("{:5.1} %", 100.0 * x.mean);
+    println!(
+        "real {part}, background: the grader against the border-statistics baseline (a linear \
+         classifier over the border band's {} statistics, fitted on the train part)",
+        shotgrade::image::BACKDROP_FEATURES
+    );
+    println!(
+        "  {:<14} {:>7} {:>9} {:>9}",
+        "source", "photos", "grader", "baseline"
+    );
+    println!(
+        "  {:<14} {:>7} {:>9} {:>9}",
+        "all",
+        e.scores.background_accuracy.count,
+        pct(&e.scores.background_accuracy),
+        pct(&e.baseline.background_accuracy)
+    );
+    for (source, s) in &e.scores.per_source {
+        if let Some(b) = e.baseline.per_source.get(source) {
+            println!(
+                "  {:<14} {:>7} {:>9} {:>9}",
+                source,
+                s.background_accuracy.count,
+                pct(&s.background_accuracy),
+                pct(&b.background_accuracy)
+            );
+        }
+    }
+    println!(
+        "  {:<14} {:>7} {:>9} {:>9}   (recall)",
+        "class", "photos", "grader", "baseline"
+    );
+    for (i, class) in BACKGROUND_CLASSES.iter().enumerate() {
+        let truth: u32 = e.scores.background.confusion[i].iter().sum();
+        println!(
+            "  {:<14} {:>7} {:>8.1}% {:>8.1}%",
+            class.name(),
+            truth,
+            100.0 * e.scores.background.recall[i],
+            100.0 * e.baseline.background.recall[i]
+        );
+    }
+    let (grader, baseline) = e.non_white_errors;
+    println!(
+        "  errors on non-white backdrops: grader {grader}, baseline {baseline} (bar: at most half \
+         the baseline's)"
+    );
 }
 
 fn print_real(part: &str, r: &RealScores) {
@@ -190,15 +327,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     if all || args.target == EvalTarget::Position {
         eprintln!("evaluating position…");
-        let r = eval_position(&path("position"), &args.assets, sizes)?;
+        let part = real_part(args.part);
+        let r = eval_position(&path("position"), &args.assets, &args.labels, part, sizes)?;
         let s = &r.synthetic;
         println!(
             "position, synthetic test: mAP@0.5 {:.4}, mAP@0.5:0.95 {:.4}, subject accuracy {:.4}, mean IoU {:.4} ({} images)",
             s.map_50, s.map_50_95, s.subject_accuracy, s.mean_iou, s.count
         );
         println!(
-            "position, real magento2 white: mean IoU {:.4} vs non-white box ({} photos)",
-            r.real_white_mean_iou, r.real_white_photos
+            "position, real {} photos: mean IoU {:.4} of the top detection vs the box drawn by eye ({} photos)",
+            r.real.part, r.real.mean_iou, r.real.photos
         );
         let f = &r.frame_filling;
         println!(
@@ -232,12 +370,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     if args.target == EvalTarget::Real {
         eprintln!("evaluating the grader on the labelled real photos…");
-        let (scores, photos) = eval_real(&args)?;
+        let e = eval_real(&args)?;
         let part = real_part(args.part).as_str();
-        print_real(part, &scores);
+        print_real(part, &e.scores);
+        print_against_baseline(part, &e);
         report.insert(
             "real".into(),
-            serde_json::json!({ "part": part, "scores": scores, "photos": photos }),
+            serde_json::json!({
+                "part": part,
+                "scores": e.scores,
+                "baseline": e.baseline,
+                "non_white_errors": { "grader": e.non_white_errors.0, "baseline": e.non_white_errors.1 },
+                "photos": e.photos,
+            }),
         );
     }
     if let Some(out) = &args.out {

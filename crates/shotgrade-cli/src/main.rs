@@ -11,7 +11,7 @@ mod serve;
 mod synth;
 mod train;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 use cli::{Cli, Command};
@@ -22,8 +22,12 @@ pub const EXIT_SOME_FAILED: u8 = 2;
 pub const EXIT_USAGE: u8 = 1;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // The matches are kept: `train --resume` needs to know which options were given.
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             // Help and version go to stdout with status 0; real usage errors are status 1 (not
             // clap's 2, which means "some inputs failed" here).
@@ -44,7 +48,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args).map(|_| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(args).map(|_| ExitCode::SUCCESS),
         Command::Synth(args) => synth::run(args).map(|_| ExitCode::SUCCESS),
-        Command::Train(cmd) => train::run(cmd).map(|_| ExitCode::SUCCESS),
+        Command::Train(cmd) => train::run(cmd, &matches),
         Command::Eval(args) => eval::run(args).map(|_| ExitCode::SUCCESS),
         Command::MakeExamples { out } => info::make_examples(&out).map(|_| ExitCode::SUCCESS),
         Command::InitWeights { out } => info::init_weights(&out).map(|_| ExitCode::SUCCESS),

@@ -13,8 +13,8 @@ use crate::cli::{Format, ScoreArgs};
 use crate::output;
 
 /// Extensions searched for inside folders.
-const IMAGE_EXTENSIONS: [&str; 9] = [
-    "jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff",
+const IMAGE_EXTENSIONS: [&str; 12] = [
+    "jpg", "jpeg", "jfif", "png", "webp", "avif", "heic", "heif", "gif", "bmp", "tif", "tiff",
 ];
 
 /// Loader limits from the command line.

@@ -1,17 +1,160 @@
 //! `shotgrade train`.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail, ensure};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, Parser};
 use shotgrade::models::BackgroundNetConfig;
 use shotgrade::models::TreeSettings;
 use shotgrade_synth::ComposeSettings;
 use shotgrade_train::backdrop::StageKind;
 use shotgrade_train::ensemble::write_background_ensemble;
+use shotgrade_train::resume::ResumeDir;
+use shotgrade_train::schedule::TimeLimit;
 use shotgrade_train::{
-    BackdropTrainSettings, BackgroundTrainSettings, ExperienceTrainSettings, PositionTrainSettings,
-    RunSettings, TwinLoss, train_backdrop, train_background, train_experience, train_position,
+    BackdropTrainSettings, BackgroundTrainSettings, ExperienceTrainSettings, Guard,
+    PositionTrainSettings, RunSettings, TwinLoss, train_backdrop, train_background,
+    train_experience, train_position,
 };
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use crate::cli::{StageArg, TrainCommand, TrainCommon, TwinLossArg};
+use crate::cli::{Cli, Command, StageArg, TrainCommand, TrainCommon, TwinLossArg};
+
+/// The options a resumed run may be given anew; every other one comes from the command line
+/// that started the run.
+const RUN_ONLY: [&str; 3] = ["resume", "time_limit", "jobs"];
+
+/// How a training command runs besides its options: when it started, what stops it, and the
+/// command line its checkpoints keep.
+struct Launch {
+    started: Instant,
+    stop: Arc<AtomicUsize>,
+    command: Vec<String>,
+}
+
+impl Launch {
+    fn guard(&self, limit: Option<Duration>) -> Guard {
+        Guard {
+            limit: limit.map(|limit| TimeLimit {
+                started: self.started,
+                limit,
+            }),
+            stop: Some(self.stop.clone()),
+        }
+    }
+}
+
+/// Asks a running `fit` to stop on SIGINT or SIGTERM (it writes its last checkpoint, then
+/// evaluates if time allows; the command exits 130 or 143); a second signal ends the process
+/// at once with that status.
+fn stop_on_signals() -> Result<Arc<AtomicUsize>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicUsize::new(0));
+    let signalled = Arc::new(AtomicBool::new(false));
+    for (signal, status) in [(SIGINT, 130), (SIGTERM, 143)] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        signal_hook::flag::register_conditional_shutdown(signal, status, signalled.clone())
+            .context("cannot install the signal handlers")?;
+        signal_hook::flag::register(signal, signalled.clone())
+            .context("cannot install the signal handlers")?;
+        signal_hook::flag::register_usize(signal, stop.clone(), status as usize)
+            .context("cannot install the signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// Splits a `train …` command line into the run's own options and the run-only ones
+/// ([`RUN_ONLY`]: `--resume DIR`, `--time-limit D`, `--jobs N` / `-j N`, with or without `=`).
+fn split_run_only(args: &[String]) -> (Vec<String>, Vec<String>) {
+    let (mut own, mut run_only) = (Vec::new(), Vec::new());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let takes_value = ["--resume", "--time-limit", "--jobs", "-j"].contains(&arg.as_str());
+        let joined = ["--resume=", "--time-limit=", "--jobs="]
+            .iter()
+            .any(|p| arg.starts_with(p))
+            || (arg.starts_with("-j") && arg.len() > 2 && !arg.starts_with("--"));
+        if takes_value {
+            run_only.push(arg.clone());
+            run_only.extend(args.next().cloned());
+        } else if joined {
+            run_only.push(arg.clone());
+        } else {
+            own.push(arg.clone());
+        }
+    }
+    (own, run_only)
+}
+
+/// The command and the command line of a resumed run: the one saved with its checkpoints, with
+/// this invocation's run-only options.
+fn resumed(dir: &Path, name: &str, given: &ArgMatches) -> Result<(TrainCommand, Vec<String>)> {
+    let definition = Cli::command();
+    let options = definition
+        .find_subcommand("train")
+        .and_then(|t| t.find_subcommand(name))
+        .context("no such training command")?;
+    let changed: Vec<String> = options
+        .get_arguments()
+        .map(|arg| arg.get_id().as_str())
+        .filter(|id| !RUN_ONLY.contains(id))
+        .filter(|id| given.value_source(id) == Some(ValueSource::CommandLine))
+        .map(|id| format!("--{}", id.replace('_', "-")))
+        .collect();
+    ensure!(
+        changed.is_empty(),
+        "--resume continues a run with the options it was started with; only --time-limit and \
+         --jobs may be given with it, not {}",
+        changed.join(", ")
+    );
+    let saved = ResumeDir::of_run(dir).latest()?;
+    let command = saved.state.command;
+    let saved_name = command.get(1).map_or("?", String::as_str);
+    if command.first().map(String::as_str) != Some("train") {
+        bail!(
+            "{} holds a run that was not started by `shotgrade train`: nothing to resume",
+            dir.display()
+        );
+    }
+    if saved_name != name {
+        bail!(
+            "{} holds a `train {saved_name}` run: resume it with `shotgrade train {saved_name} \
+             --resume {}`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    let now: Vec<String> = std::env::args().skip(1).collect();
+    let (_, run_only) = split_run_only(&now);
+    let mut argv = vec!["shotgrade".to_string()];
+    argv.extend(command.iter().cloned());
+    argv.extend(run_only);
+    let cli = Cli::try_parse_from(&argv).with_context(|| {
+        format!(
+            "the run's own command line no longer parses: {}",
+            command.join(" ")
+        )
+    })?;
+    let Command::Train(cmd) = cli.command else {
+        bail!("the run's own command line is not a training command");
+    };
+    Ok((cmd, command))
+}
+
+impl TrainCommand {
+    /// The options every fit-based trainer shares.
+    fn common(&self) -> Option<&TrainCommon> {
+        match self {
+            TrainCommand::Background(a) => Some(&a.common),
+            TrainCommand::Position(a) => Some(&a.common),
+            TrainCommand::Experience(a) => Some(&a.common),
+            TrainCommand::Backdrop(_) | TrainCommand::Ensemble(_) => None,
+        }
+    }
+}
 
 /// Starts `jobs` worker threads (default: one per core).
 fn start_workers(jobs: Option<usize>) -> Result<()> {
@@ -27,14 +170,18 @@ fn start_workers(jobs: Option<usize>) -> Result<()> {
 impl TrainCommon {
     /// Starts the worker threads and overrides the network's default run settings with the
     /// options given.
-    fn apply(self, run: &mut RunSettings) -> Result<()> {
+    fn apply(self, run: &mut RunSettings, launch: &Launch) -> Result<()> {
         start_workers(self.jobs)?;
+        run.guard = launch.guard(self.time_limit);
+        run.command = launch.command.clone();
+        run.resume = self.resume.is_some();
         run.assets = self.assets;
         run.seed = self.seed;
         run.init_from = self.init_from;
         run.device = self.device;
         run.keep_checkpoints = self.keep_checkpoints;
-        if let Some(v) = self.out {
+        // A resumed run writes where it is resumed from, wherever it started.
+        if let Some(v) = self.resume.or(self.out) {
             run.out = v;
         }
         if let Some(v) = self.steps {
@@ -59,7 +206,24 @@ impl TrainCommon {
     }
 }
 
-pub fn run(cmd: TrainCommand) -> Result<()> {
+pub fn run(cmd: TrainCommand, matches: &ArgMatches) -> Result<ExitCode> {
+    let started = Instant::now();
+    let (name, given) = matches
+        .subcommand_matches("train")
+        .and_then(ArgMatches::subcommand)
+        .context("no training command given")?;
+    let (cmd, command) = match cmd.common().and_then(|c| c.resume.clone()) {
+        Some(dir) => resumed(&dir, name, given)?,
+        None => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            (cmd, split_run_only(&args).0)
+        }
+    };
+    let launch = Launch {
+        started,
+        stop: stop_on_signals()?,
+        command,
+    };
     let mut log = |line: &str| eprintln!("{line}");
     let report = match cmd {
         TrainCommand::Background(a) => {
@@ -91,7 +255,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 },
                 ..defaults
             };
-            a.common.apply(&mut settings.run)?;
+            a.common.apply(&mut settings.run, &launch)?;
             serde_json::to_string_pretty(&train_background(&settings, &mut log)?)?
         }
         TrainCommand::Position(a) => {
@@ -117,7 +281,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             );
             settings.real_labels = a.real_labels.clone();
             settings.real_fraction = a.real_fraction;
-            a.common.apply(&mut settings.run)?;
+            a.common.apply(&mut settings.run, &launch)?;
             serde_json::to_string_pretty(&train_position(&settings, &mut log)?)?
         }
         TrainCommand::Experience(a) => {
@@ -145,7 +309,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 reuse_pool,
                 ..defaults
             };
-            a.common.apply(&mut settings.run)?;
+            a.common.apply(&mut settings.run, &launch)?;
             serde_json::to_string_pretty(&train_experience(&settings, &mut log)?)?
         }
         TrainCommand::Backdrop(a) => {
@@ -168,6 +332,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 epochs: a.epochs,
                 learning_rate: a.learning_rate,
                 seed: a.seed,
+                guard: launch.guard(a.time_limit),
                 ..BackdropTrainSettings::default()
             };
             serde_json::to_string_pretty(&train_backdrop(&settings, &mut log)?)?
@@ -178,5 +343,34 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         )?,
     };
     println!("{report}");
-    Ok(())
+    // A run stopped by a signal ends with that signal's status (130 or 143).
+    Ok(match launch.stop.load(Ordering::SeqCst) {
+        0 => ExitCode::SUCCESS,
+        status => ExitCode::from(u8::try_from(status).unwrap_or(1)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn run_only_options_are_split_off_in_every_spelling() {
+        let (own, run_only) = split_run_only(&strings(
+            "train position --steps 30 --time-limit 25m -j 2 --resume runs/a --seed 3 \
+             --jobs=1 -j2 --time-limit=1h --input-size 128",
+        ));
+        assert_eq!(
+            own,
+            strings("train position --steps 30 --seed 3 --input-size 128")
+        );
+        assert_eq!(
+            run_only,
+            strings("--time-limit 25m -j 2 --resume runs/a --jobs=1 -j2 --time-limit=1h")
+        );
+    }
 }

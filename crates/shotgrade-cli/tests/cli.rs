@@ -322,3 +322,34 @@ fn eval_real_scores_a_labelled_part_per_source() {
     assert!(masked.status.success(), "{text}");
     assert!(text.contains("real test: 3 photos, 1 errors"), "{text}");
 }
+
+#[test]
+fn bench_reports_every_network_and_warm_and_cold_rates() {
+    let out = bin()
+        .args(["bench", "--count", "3", "--size", "96", "--repeats", "1"])
+        .args(["--jobs", "1", "--json", "--weights"])
+        .arg(untrained_weights())
+        .output()
+        .expect("run");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert_eq!(report["images"], 3, "{report}");
+    let nets: Vec<&str> = report["forward"]
+        .as_array()
+        .expect("forward timings")
+        .iter()
+        .filter_map(|f| f["net"].as_str())
+        .collect();
+    for net in ["background", "position", "experience", "position-folded"] {
+        assert_eq!(nets.iter().filter(|n| **n == net).count(), 2, "{nets:?}");
+    }
+    for rate in [
+        "end_to_end_images_per_s",
+        "end_to_end_first_pass_images_per_s",
+        "decode_preprocess_images_per_s",
+    ] {
+        let r = report[rate].as_f64().expect(rate);
+        assert!(r.is_finite() && r > 0.0, "{rate}: {report}");
+    }
+}

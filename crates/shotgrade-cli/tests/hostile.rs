@@ -219,7 +219,7 @@ fn corpus() -> Vec<Case> {
     let full = jpeg(&good, 90);
     let full_png = png_rgb(&good);
     let ok = |f: fn(&serde_json::Value)| Ok(f);
-    vec![
+    let mut cases = vec![
         Case {
             file: "01_empty.jpg",
             bytes: vec![],
@@ -359,6 +359,49 @@ fn corpus() -> Vec<Case> {
                 .collect(),
             expect: Err("unsupported_format"),
         },
+    ];
+    // AVIF and HEIC go through the system's libheif (`.ci/run` installs it).
+    if std::env::var_os("SHOTGRADE_SKIP_HEIF").is_none() {
+        cases.extend(heif_cases());
+    }
+    cases
+}
+
+/// The libheif fixtures of `shotgrade-image`, whole, truncated and with a huge header.
+fn heif_cases() -> Vec<Case> {
+    let fixture = |name: &str| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shotgrade-image/tests/fixtures");
+        std::fs::read(dir.join(name)).expect("heif fixture")
+    };
+    let heic = fixture("product.heic");
+    let mut huge = fixture("product.avif");
+    if let Some(at) = huge.windows(4).position(|w| w == b"ispe") {
+        huge[at + 8..at + 16].copy_from_slice(&[0, 1, 134, 160, 0, 1, 134, 160]); // 100,000 px
+    }
+    vec![
+        Case {
+            file: "19_packshot.heic",
+            bytes: heic.clone(),
+            expect: Ok(|r| assert_eq!(r["image"]["format"], "heic")),
+        },
+        Case {
+            file: "20_cutout.avif",
+            bytes: fixture("cutout.avif"),
+            expect: Ok(|r| {
+                assert_eq!(r["image"]["format"], "avif");
+                assert_eq!(r["image"]["has_alpha"], true);
+            }),
+        },
+        Case {
+            file: "21_truncated.heic",
+            bytes: heic[..heic.len() / 2].to_vec(),
+            expect: Err("corrupt"),
+        },
+        Case {
+            file: "22_huge_header.avif",
+            bytes: huge,
+            expect: Err("too_large"),
+        },
     ]
 }
 
@@ -368,6 +411,17 @@ fn write_corpus(dir: &Path) -> Vec<Case> {
         std::fs::write(dir.join(c.file), &c.bytes).expect("write case");
     }
     cases
+}
+
+/// Writes the corpus above into `fuzz/corpus/decode/` as seeds of the `decode` fuzz target
+/// (`fuzz/README.md`): `cargo test -p shotgrade-cli --test hostile -- --ignored`.
+#[test]
+#[ignore = "a tool for fuzzing, not a check"]
+fn write_corpus_as_fuzz_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/decode");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let cases = write_corpus(&dir);
+    assert!(!cases.is_empty());
 }
 
 /// Peak resident memory of all finished child processes of this test process, in MB.

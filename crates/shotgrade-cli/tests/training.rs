@@ -350,11 +350,28 @@ fn every_network_trains_continues_evaluates_and_scores() {
 
     let eval_json = dir.path().join("eval.json");
     let eval = run_eval(
-        &["all", "--synthetic", "6", "--ladder-photos", "2"],
+        &[
+            "all",
+            "--synthetic",
+            "6",
+            "--ladder-photos",
+            "2",
+            "--labels",
+            &labels,
+            "--part",
+            "validation",
+        ],
         &weights,
         &assets,
         &eval_json,
     );
+    // Position against the one boxed validation photo.
+    assert_eq!(eval["position"]["real"]["part"], "validation", "{eval}");
+    assert_eq!(eval["position"]["real"]["photos"], 1, "{eval}");
+    let iou = eval["position"]["real"]["mean_iou"]
+        .as_f64()
+        .expect("real mean IoU");
+    assert!((0.0..=1.0).contains(&iou), "{eval}");
     let accuracy = eval["background"]["synthetic"]["accuracy"]
         .as_f64()
         .expect("background accuracy");
@@ -576,4 +593,214 @@ fn training_refuses_bad_settings_and_missing_assets() {
             "{flag} {value}: {err}"
         );
     }
+}
+
+/// `shotgrade train …` with `args`, in the tiny asset folder; the finished process.
+fn train_raw(args: &[&str], assets: &Path, out: &Path) -> Output {
+    bin()
+        .arg("train")
+        .args(args)
+        .arg("--assets")
+        .arg(assets)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("run shotgrade")
+}
+
+/// Every file under `dir`, relative, sorted (nothing when it does not exist).
+fn listing(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, dir, &mut files);
+    files.sort();
+    files
+}
+
+/// `--time-limit` stops a long run with its stop line and exit 0; what it wrote scores beside
+/// the shipped position and experience weights; `--resume` carries on from it and refuses a
+/// changed option; SIGTERM leaves a set that resumes.
+#[test]
+fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let assets = dir.path().join("assets");
+    tiny_assets(&assets);
+    let run = dir.path().join("bg");
+    let plan = [
+        "background",
+        "--steps",
+        "100000",
+        "--batch-size",
+        "4",
+        "--eval-every",
+        "50",
+        "--validation-size",
+        "4",
+        "--jobs",
+        "2",
+        "--time-limit",
+        "3s",
+    ];
+    let started = std::time::Instant::now();
+    let err = ok(train_raw(&plan, &assets, &run), "time-limited train");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let stop = err
+        .lines()
+        .find(|l| l.starts_with("stopped at the time limit (3.0s) after step "))
+        .unwrap_or_else(|| panic!("no stop line: {err}"));
+    assert!(stop.contains("of 100000"), "{stop}");
+    assert!(run.join("background.safetensors").exists());
+    assert!(run.join("resume/LATEST").exists());
+
+    // The run's weights beside the shipped position and experience networks score a photo.
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
+    for file in ["position.safetensors", "experience.safetensors"] {
+        std::fs::copy(models.join(file), run.join(file)).expect("copy shipped weights");
+    }
+    let scored = bin()
+        .args(["score", "--format", "jsonl", "--weights"])
+        .arg(&run)
+        .arg(assets.join("real/grocery/iconic/d.jpg"))
+        .output()
+        .expect("score");
+    let rows = ok(scored.clone(), "score with the stopped run's weights");
+    let stdout = String::from_utf8_lossy(&scored.stdout);
+    assert!(stdout.contains("\"status\":\"ok\""), "{stdout} {rows}");
+
+    // Resuming: another option is refused with nothing written; the run itself goes on.
+    let before = listing(&run);
+    let out = bin()
+        .args(["train", "background", "--steps", "5", "--resume"])
+        .arg(&run)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only --time-limit and --jobs") && err.contains("--steps"),
+        "{err}"
+    );
+    assert_eq!(listing(&run), before, "a refused resume writes nothing");
+    let out = bin()
+        .args([
+            "train",
+            "background",
+            "--time-limit",
+            "2s",
+            "--jobs",
+            "1",
+            "--resume",
+        ])
+        .arg(&run)
+        .output()
+        .expect("run");
+    let err = ok(out, "resumed train");
+    assert!(err.contains("resumed at step "), "{err}");
+    assert!(err.contains("stopped at the time limit (2.0s)"), "{err}");
+
+    // A run told to stop by SIGTERM writes its set and ends with status 143.
+    let sigterm = dir.path().join("pos");
+    let child = bin()
+        .args([
+            "train",
+            "position",
+            "--steps",
+            "100000",
+            "--batch-size",
+            "4",
+            "--eval-every",
+            "3",
+            "--validation-size",
+            "4",
+            "--jobs",
+            "2",
+            "--assets",
+        ])
+        .arg(&assets)
+        .arg("--out")
+        .arg(&sigterm)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !sigterm.join("resume/LATEST").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(sigterm.join("resume/LATEST").exists(), "no first set");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{err}");
+    assert!(err.contains("stop requested: checkpoint written"), "{err}");
+    let out = bin()
+        .args(["train", "position", "--time-limit", "2s", "--resume"])
+        .arg(&sigterm)
+        .output()
+        .expect("run");
+    let err = ok(out, "resume after SIGTERM");
+    assert!(err.contains("resumed at step "), "{err}");
+}
+
+#[test]
+fn time_limit_and_resume_usage_errors_exit_1_and_write_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let assets = dir.path().join("assets");
+    tiny_assets(&assets);
+    let out = dir.path().join("o");
+    for (limit, expected) in [
+        ("0s", "no time at all"),
+        ("abc", "not a duration"),
+        ("5", "not a duration"),
+        ("1m1h", "not a duration"),
+    ] {
+        let output = train_raw(&["position", "--time-limit", limit], &assets, &out);
+        assert_eq!(output.status.code(), Some(1), "{limit}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains(expected), "{limit}: {err}");
+        assert!(!out.exists(), "{limit}: nothing written");
+    }
+    // An empty folder, and a folder that is not a run.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    for folder in [empty.clone(), assets.clone(), dir.path().join("missing")] {
+        let before = listing(&folder);
+        let output = bin()
+            .args(["train", "position", "--resume"])
+            .arg(&folder)
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains("no resumable run"), "{err}");
+        assert_eq!(listing(&folder), before);
+    }
+    // A run of another network.
+    train("experience", &assets, &out, &[]);
+    let before = listing(&out);
+    let output = bin()
+        .args(["train", "position", "--resume"])
+        .arg(&out)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("holds a `train experience` run") && err.contains("train experience --resume"),
+        "{err}"
+    );
+    assert_eq!(listing(&out), before);
 }

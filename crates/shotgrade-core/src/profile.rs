@@ -255,7 +255,7 @@ fn parse_profiles(text: &str) -> Result<BTreeMap<String, Profile>, ProfileError>
 }
 
 /// Container format names as the loader reports them.
-const KNOWN_FORMATS: [&str; 6] = ["jpeg", "png", "webp", "gif", "bmp", "tiff"];
+const KNOWN_FORMATS: [&str; 8] = ["jpeg", "png", "webp", "avif", "heic", "gif", "bmp", "tiff"];
 
 /// The value a measure takes for one image; `None` when it cannot be measured (no product).
 fn measure(m: Measure, facts: &ImageFacts, report: &Report) -> Option<f64> {

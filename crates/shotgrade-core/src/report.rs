@@ -15,7 +15,8 @@ pub struct ImageFacts {
     /// Width and height after EXIF orientation was applied.
     pub width: u32,
     pub height: u32,
-    /// Container format detected from the bytes: `jpeg`, `png`, `webp`, `gif`, `bmp`, `tiff`.
+    /// Container format detected from the bytes: `jpeg`, `png`, `webp`, `avif`, `heic`, `gif`,
+    /// `bmp`, `tiff`.
     pub format: String,
     pub file_bytes: u64,
     /// Whether the file has an alpha channel (its pixels were flattened onto white).

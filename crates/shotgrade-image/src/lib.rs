@@ -6,12 +6,14 @@
 //! * [`load_bytes`] / [`load_path`] detect the format from the bytes (never the extension),
 //!   enforce [`Limits`] on the file size and on the header's dimensions *before* pixels are
 //!   allocated, apply EXIF orientation, convert grey, palette, CMYK and 16-bit images to RGB8 and
-//!   flatten alpha onto white, and measure [`ImageFacts`](shotgrade_core::ImageFacts).
+//!   flatten alpha onto white, and measure [`ImageFacts`](shotgrade_core::ImageFacts). AVIF
+//!   and HEIC go through the system's libheif ([`heif`]).
 //! * [`Preprocessor`] resizes with `fast_image_resize` into the three networks' input tensors:
 //!   squash for the background and experience networks, letterbox for the position network.
 
 mod backdrop;
 mod error;
+pub mod heif;
 pub mod jpeg;
 mod load;
 mod mask;

@@ -91,17 +91,23 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
             "file is empty",
         ));
     }
+    if let Some(kind) = crate::heif::sniff(bytes) {
+        let img = crate::heif::decode(bytes, kind, limits)?;
+        return Ok(finish(bytes, img, kind.name(), None));
+    }
     let format = image::guess_format(bytes).map_err(|_| {
         ImageError::new(
             ErrorKind::UnsupportedFormat,
-            "not a recognised image: expected JPEG, PNG, WebP, GIF, BMP or TIFF data",
+            "not a recognised image: expected JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF data",
         )
     })?;
     let name = format_name(format);
     if name == "other" {
         return Err(ImageError::new(
             ErrorKind::UnsupportedFormat,
-            format!("{format:?} images are not supported; use JPEG, PNG, WebP, GIF, BMP or TIFF"),
+            format!(
+                "{format:?} images are not supported; use JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"
+            ),
         ));
     }
     if format == ImageFormat::Jpeg && !jpeg_has_end_marker(bytes) {
@@ -116,6 +122,14 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
     } else {
         decode_with_image_crate(bytes, format, name, limits)?
     };
+    let jpeg_quality = (format == ImageFormat::Jpeg)
+        .then(|| crate::jpeg::estimate_quality(bytes))
+        .flatten();
+    Ok(finish(bytes, img, name, jpeg_quality))
+}
+
+/// The upright decoded image flattened to RGB8, with the facts rows report.
+fn finish(bytes: &[u8], img: DynamicImage, name: &str, jpeg_quality: Option<u8>) -> LoadedImage {
     let has_alpha = img.color().has_alpha();
     let (rgb, transparent_fraction) = if has_alpha {
         flatten_on_white(&img)
@@ -124,7 +138,7 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
     };
     drop(img);
     let border = border_stats(&rgb);
-    Ok(LoadedImage {
+    LoadedImage {
         facts: ImageFacts {
             width: rgb.width(),
             height: rgb.height(),
@@ -135,15 +149,13 @@ pub fn load_bytes(bytes: &[u8], limits: &Limits) -> Result<LoadedImage, ImageErr
             border_rgb: border.mean,
             border_pure_white_fraction: border.pure_white,
             border_near_white_fraction: border.near_white,
-            jpeg_quality: (format == ImageFormat::Jpeg)
-                .then(|| crate::jpeg::estimate_quality(bytes))
-                .flatten(),
+            jpeg_quality,
         },
         rgb,
-    })
+    }
 }
 
-fn check_dimensions(width: u32, height: u32, limits: &Limits) -> Result<(), ImageError> {
+pub(crate) fn check_dimensions(width: u32, height: u32, limits: &Limits) -> Result<(), ImageError> {
     let pixels = width as u64 * height as u64;
     if width == 0 || height == 0 {
         return Err(ImageError::new(

@@ -23,6 +23,10 @@ struct Args {
     /// Folder of images to send (JPEG, PNG, WebP files; sent round-robin).
     #[arg(long, value_name = "DIR")]
     images: PathBuf,
+    /// Send every file in the folder, whatever its name: a soak mixes broken and oversized
+    /// uploads in with the photos.
+    #[arg(long)]
+    all_files: bool,
     /// Concurrent clients, one run per value.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
@@ -58,8 +62,14 @@ struct RunResult {
     statuses: BTreeMap<u16, usize>,
     /// Requests that got no HTTP response at all (connection refused, reset, timeout).
     transport_errors: usize,
+    /// The same by file name: a server may close the connection on a body over its limit
+    /// before the client has finished sending it, which a soak accepts for those files only.
+    transport_errors_by_file: BTreeMap<String, usize>,
     /// Largest server resident set sampled during the run, MiB.
     peak_rss_mib: Option<f64>,
+    /// The server's resident set every 10 s of the run (seconds since the start, MiB): a soak
+    /// compares minute 30 with minute 5.
+    rss_timeline: Vec<(f64, f64)>,
 }
 
 /// The `q`-quantile (0–1) of sorted values, nearest rank; `None` when empty.
@@ -93,21 +103,39 @@ fn check_loopback(url: &str) -> Result<()> {
     Ok(())
 }
 
-fn load_images(dir: &Path) -> Result<Vec<Vec<u8>>> {
+/// One file to send: its name and bytes.
+type Upload = (String, Vec<u8>);
+
+/// The files to send, sorted by name: images by extension, or with `all_files` every regular
+/// file that is not hidden.
+fn load_images(dir: &Path, all_files: bool) -> Result<Vec<Upload>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
         .filter(|p| {
-            p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                ["jpg", "jpeg", "png", "webp"].contains(&e.to_ascii_lowercase().as_str())
-            })
+            let hidden = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_none_or(|n| n.starts_with('.'));
+            let image = p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                ["jpg", "jpeg", "png", "webp", "avif", "heic"]
+                    .contains(&e.to_ascii_lowercase().as_str())
+            });
+            !hidden && (image || all_files)
         })
         .collect();
     paths.sort();
     ensure!(!paths.is_empty(), "no images in {}", dir.display());
     paths
         .iter()
-        .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
+        .map(|p| {
+            let bytes = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+            let name = p
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            Ok((name, bytes))
+        })
         .collect()
 }
 
@@ -125,8 +153,8 @@ fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// One request's outcome: status (None for a transport error) and latency.
-type Sample = (Option<u16>, Duration);
+/// One request's outcome: which upload, its status (None for a transport error) and latency.
+type Sample = (usize, Option<u16>, Duration);
 
 fn post(agent: &ureq::Agent, url: &str, key: Option<&str>, body: &[u8]) -> Option<u16> {
     let mut request = agent.post(url).set("Content-Type", "image/jpeg");
@@ -146,7 +174,7 @@ fn post(agent: &ureq::Agent, url: &str, key: Option<&str>, body: &[u8]) -> Optio
 /// Runs `clients` closed-loop clients until `stop`; returns every sample.
 fn drive(
     args: &Args,
-    images: &[Vec<u8>],
+    images: &[Upload],
     clients: usize,
     measure_for: Duration,
     warmup: Duration,
@@ -169,9 +197,9 @@ fn drive(
                         let i = next_image.fetch_add(1, Ordering::Relaxed) as usize % images.len();
                         let counted = measuring.load(Ordering::Relaxed);
                         let started = Instant::now();
-                        let status = post(&agent, url, args.api_key.as_deref(), &images[i]);
+                        let status = post(&agent, url, args.api_key.as_deref(), &images[i].1);
                         if counted && !stop.load(Ordering::Relaxed) {
-                            samples.push((status, started.elapsed()));
+                            samples.push((i, status, started.elapsed()));
                         }
                     }
                     samples
@@ -194,17 +222,26 @@ fn drive(
 
 fn summarise(
     clients: usize,
+    images: &[Upload],
     samples: &[Sample],
     seconds: f64,
     peak_rss_mib: Option<f64>,
+    rss_timeline: Vec<(f64, f64)>,
 ) -> RunResult {
     let mut statuses = BTreeMap::new();
     let mut transport_errors = 0;
+    let mut transport_errors_by_file = BTreeMap::new();
     let mut latencies_ms = Vec::with_capacity(samples.len());
-    for (status, took) in samples {
+    for (i, status, took) in samples {
         match status {
             Some(s) => *statuses.entry(*s).or_insert(0) += 1,
-            None => transport_errors += 1,
+            None => {
+                transport_errors += 1;
+                let name = images.get(*i).map_or("?", |(n, _)| n.as_str());
+                *transport_errors_by_file
+                    .entry(name.to_string())
+                    .or_insert(0) += 1;
+            }
         }
         latencies_ms.push(took.as_secs_f64() * 1000.0);
     }
@@ -220,7 +257,9 @@ fn summarise(
         max_ms: latencies_ms.last().copied().unwrap_or(0.0),
         statuses,
         transport_errors,
+        transport_errors_by_file,
         peak_rss_mib,
+        rss_timeline,
     }
 }
 
@@ -234,7 +273,7 @@ fn main() -> Result<()> {
     if args.concurrency.contains(&0) {
         bail!("--concurrency values must be at least 1");
     }
-    let images = load_images(&args.images)?;
+    let images = load_images(&args.images, args.all_files)?;
     eprintln!(
         "{} images from {}; {} s per run after {} s warm-up",
         images.len(),
@@ -245,18 +284,26 @@ fn main() -> Result<()> {
     let mut results = Vec::new();
     for &clients in &args.concurrency {
         eprintln!("concurrency {clients}…");
-        // Sample the server's memory every 100 ms while the run lasts.
+        // Sample the server's memory every 100 ms while the run lasts (the peak), and keep
+        // one sample every 10 s (the timeline).
         let sampling = AtomicBool::new(true);
-        let (samples, measured, peak) = std::thread::scope(|scope| {
+        let (samples, measured, (peak, timeline)) = std::thread::scope(|scope| {
             let sampler = scope.spawn(|| {
                 let mut peak: Option<f64> = None;
+                let mut timeline = Vec::new();
+                let started = Instant::now();
+                let mut next_point = Duration::ZERO;
                 while sampling.load(Ordering::Relaxed) {
                     if let Some(rss) = args.server_pid.and_then(rss_mib) {
                         peak = Some(peak.map_or(rss, |p: f64| p.max(rss)));
+                        if started.elapsed() >= next_point {
+                            timeline.push((started.elapsed().as_secs_f64().round(), rss));
+                            next_point += Duration::from_secs(10);
+                        }
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                peak
+                (peak, timeline)
             });
             let (samples, measured) = drive(
                 &args,
@@ -266,9 +313,17 @@ fn main() -> Result<()> {
                 Duration::from_secs_f64(args.warmup),
             );
             sampling.store(false, Ordering::Relaxed);
-            (samples, measured, sampler.join().unwrap_or(None))
+            let memory = sampler.join().unwrap_or((None, Vec::new()));
+            (samples, measured, memory)
         });
-        let result = summarise(clients, &samples, measured.as_secs_f64(), peak);
+        let result = summarise(
+            clients,
+            &images,
+            &samples,
+            measured.as_secs_f64(),
+            peak,
+            timeline,
+        );
         print_row(&result, results.is_empty());
         results.push(result);
     }
@@ -343,30 +398,36 @@ mod tests {
 
     #[test]
     fn missing_or_imageless_folders_are_clear_errors() {
-        let missing = load_images(Path::new("/nonexistent/shotgrade-images")).unwrap_err();
+        let missing = load_images(Path::new("/nonexistent/shotgrade-images"), false).unwrap_err();
         assert!(format!("{missing:#}").contains("cannot read /nonexistent/shotgrade-images"));
         let dir = std::env::temp_dir().join(format!("shotgrade-lt-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("notes.txt"), "not an image").expect("write");
-        let empty = load_images(&dir).unwrap_err().to_string();
+        let empty = load_images(&dir, false).unwrap_err().to_string();
         assert!(empty.contains("no images in"), "{empty}");
+        // A soak sends it anyway; hidden files never.
+        std::fs::write(dir.join(".complete"), "").expect("write");
+        let all = load_images(&dir, true).expect("all files");
+        assert_eq!(all, vec![("notes.txt".into(), b"not an image".to_vec())]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn summary_counts_statuses_and_rates() {
         let ms = Duration::from_millis;
+        let images: Vec<Upload> = vec![("a.jpg".into(), vec![1]), ("big.bin".into(), vec![2])];
         let samples = vec![
-            (Some(200), ms(10)),
-            (Some(200), ms(30)),
-            (Some(503), ms(1)),
-            (None, ms(5)),
+            (0, Some(200), ms(10)),
+            (0, Some(200), ms(30)),
+            (0, Some(503), ms(1)),
+            (1, None, ms(5)),
         ];
-        let r = summarise(8, &samples, 2.0, Some(300.0));
+        let r = summarise(8, &images, &samples, 2.0, Some(300.0), vec![(0.0, 250.0)]);
         assert_eq!(r.requests, 4);
         assert_eq!(r.images_per_second, 1.0);
         assert_eq!(r.statuses.get(&503), Some(&1));
         assert_eq!(r.transport_errors, 1);
+        assert_eq!(r.transport_errors_by_file.get("big.bin"), Some(&1));
         assert_eq!(r.max_ms, 30.0);
         assert_eq!(r.p50_ms, 5.0);
     }

@@ -199,8 +199,8 @@ impl PositionNet {
     }
 
     /// Folds every batch norm into the convolution before it ([`Cbl::fold_batch_norm`]): the
-    /// inference network (not yet used by the grader: its speed is to be measured); a folded
-    /// network must not be trained or saved.
+    /// inference network the grader runs (same outputs up to float rounding, one pass over
+    /// each activation map fewer); a folded network must not be trained or saved.
     pub fn fold_batch_norms(&mut self) {
         self.focus.fold_batch_norm();
         self.stage1.fold_batch_norm();

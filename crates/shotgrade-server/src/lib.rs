@@ -136,8 +136,29 @@ impl IntoResponse for ApiError {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if answered_before_the_body(status) {
+            // The upload was not read to its end, so this connection cannot carry another
+            // request and hyper closes it; saying so keeps a client's keep-alive pool from
+            // sending its next request into the closed connection (the soak test found
+            // requests after a 413 failing that way).
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         r
     }
+}
+
+/// Statuses the service may answer before it has read the request body: a body over the
+/// limit (413), a missing key (401), an unknown route (404), a refused option or a malformed
+/// form (400).
+fn answered_before_the_body(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNAUTHORIZED
+            | StatusCode::NOT_FOUND
+            | StatusCode::BAD_REQUEST
+    )
 }
 
 impl From<BytesRejection> for ApiError {

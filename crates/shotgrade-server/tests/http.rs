@@ -236,6 +236,41 @@ fn error_statuses_have_json_bodies() {
 }
 
 #[test]
+fn a_pooled_client_keeps_working_after_an_upload_over_the_limit() {
+    // One keep-alive agent, as load balancers and SDKs use: a body over the limit is refused
+    // without being read, and the next request must not land on the dead connection.
+    let s = start(ServerSettings {
+        max_body_bytes: 64 * 1024,
+        ..ServerSettings::default()
+    });
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(60))
+        .build();
+    let big = vec![0u8; 2 * 1024 * 1024];
+    let small = jpeg(32, 32);
+    for round in 0..10 {
+        match agent.post(&url(&s, "/v1/score")).send_bytes(&big) {
+            Err(ureq::Error::Status(413, r)) => {
+                assert_eq!(r.header("connection"), Some("close"), "round {round}");
+            }
+            // The server may close before the client has sent the whole body.
+            Err(ureq::Error::Transport(_)) => {}
+            other => panic!("round {round}: expected 413, got {other:?}"),
+        }
+        let next = agent.post(&url(&s, "/v1/score")).send_bytes(&small);
+        assert!(
+            next.as_ref().is_ok_and(|r| r.status() == 200),
+            "round {round}: the request after a 413 failed: {next:?}"
+        );
+    }
+    // An unknown route answers without reading the body too.
+    match ureq::post(&url(&s, "/nope")).send_bytes(&small) {
+        Err(ureq::Error::Status(404, r)) => assert_eq!(r.header("connection"), Some("close")),
+        other => panic!("expected 404, got {other:?}"),
+    }
+}
+
+#[test]
 fn api_key_is_required_when_set() {
     let s = start(ServerSettings {
         api_key: Some("s3cret".into()),

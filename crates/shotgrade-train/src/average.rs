@@ -47,6 +47,17 @@ impl<M: Module + Clone> WeightAverage<M> {
     pub fn average(&self) -> &M {
         &self.average
     }
+
+    /// Updates folded in so far (the warm-up of the decay depends on it).
+    pub fn updates(&self) -> usize {
+        self.updates
+    }
+
+    /// Continues an average saved after `updates` updates (a resumed run).
+    pub fn restore(&mut self, average: M, updates: usize) {
+        self.average = average;
+        self.updates = updates;
+    }
 }
 
 /// Every float parameter, flattened, in visiting order.

@@ -23,7 +23,7 @@ use std::time::Instant;
 use crate::data::TEST_SEED_BASE;
 use crate::ensemble::load_background_members;
 use crate::error::TrainError;
-use crate::fit::{Evaluation, FitSettings, Gradients, Schedule, Task, fit};
+use crate::fit::{Evaluation, FitSettings, Gradients, Guard, Schedule, Task, fit};
 use crate::schedule::{create_out_dir, write_report};
 
 /// First seed of the composites that choose the stage's epoch: a range of their own above
@@ -66,6 +66,10 @@ pub struct BackdropTrainSettings {
     pub stage: StageKind,
     /// With [`StageKind::Trees`]: how they are grown.
     pub trees: TreeSettings,
+    /// A time limit (and a stop asked from outside): the MLP stage ends early with its best
+    /// epoch; the trees stage is refused when the limit has passed before it starts. Neither
+    /// resumes: a stage trains in a minute or two.
+    pub guard: Guard,
 }
 
 impl Default for BackdropTrainSettings {
@@ -89,6 +93,7 @@ impl Default for BackdropTrainSettings {
             },
             stage: StageKind::Trees,
             trees: TreeSettings::default(),
+            guard: Guard::default(),
         }
     }
 }
@@ -281,7 +286,9 @@ fn train_mlp(
         weight_average: None,
         items_per_step: settings.batch_size,
         unit: "examples",
-        start: 0,
+        // A stage of a minute: the time limit guards it, nothing resumes it.
+        guard: settings.guard.clone(),
+        resume: None,
     };
     let fitted = fit(
         &mut task,
@@ -351,6 +358,13 @@ pub fn train_backdrop(
     let (stage, validation_accuracy, best_epoch, best_accuracy) = match settings.stage {
         StageKind::Mlp => train_mlp(settings, &train, &val, &device, log)?,
         StageKind::Trees => {
+            if settings.guard.limit.is_some_and(|l| l.left().is_zero()) {
+                return Err(TrainError::Settings(
+                    "the time limit passed while the composites rendered: no time left to grow \
+                     the trees (give a longer --time-limit or fewer --composites)"
+                        .into(),
+                ));
+            }
             let examples: Vec<_> = train.iter().map(|e| (e.statistics, e.white)).collect();
             let trees = BackdropTrees::fit(&examples, &settings.trees);
             let statistics: Vec<f32> = val.iter().flat_map(|e| e.statistics).collect();

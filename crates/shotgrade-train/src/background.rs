@@ -71,6 +71,9 @@ impl Default for BackgroundTrainSettings {
                 init_from: None,
                 device: ComputeDevice::Cpu,
                 keep_checkpoints: false,
+                guard: Default::default(),
+                resume: false,
+                command: Vec::new(),
             },
             real_fraction: 0.25,
             replay_fraction: 0.0,
@@ -267,6 +270,19 @@ impl Task for BackgroundTask {
     type Model = BackgroundNet;
     type Batch = BackgroundBatch;
     type Metrics = (ClassMetrics, ClassMetrics);
+
+    /// Composites follow from the step; reused ones, real photos and replays are drawn from
+    /// one stream. The reuse and replay pools are not saved: a resumed run refills them.
+    fn stream_state(&self) -> Vec<u64> {
+        vec![self.rng.state(), self.composites_rendered as u64]
+    }
+
+    fn restore_stream(&mut self, state: &[u64]) {
+        if let [rng, rendered] = state {
+            self.rng = SplitMix64::new(*rng);
+            self.composites_rendered = *rendered as usize;
+        }
+    }
 
     fn batch(&mut self, step: usize) -> BackgroundBatch {
         let size = self.config.input_size;

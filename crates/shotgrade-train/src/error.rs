@@ -13,4 +13,7 @@ pub enum TrainError {
     Write { path: String, message: String },
     #[error("invalid training setting: {0}")]
     Settings(String),
+    /// A `--resume` that cannot go on: no run there, another format, a changed setting.
+    #[error("{0}")]
+    Resume(String),
 }

@@ -12,11 +12,10 @@
 use burn::tensor::Device;
 use rayon::prelude::*;
 use serde::Serialize;
-use shotgrade_core::{BBox, iou};
-use shotgrade_image::Limits;
+use shotgrade_core::BBox;
 use shotgrade_models::position::detections;
 use shotgrade_models::{ExperienceNet, PositionNet, load_net};
-use shotgrade_synth::assets::real_photos;
+use shotgrade_synth::labels::Part;
 use shotgrade_synth::{Assets, ComposeSettings};
 use std::path::{Path, PathBuf};
 
@@ -28,6 +27,7 @@ use crate::experience::ladder::{Ladder, LadderResult};
 use crate::experience::{ExperienceMetrics, evaluate_experience, synthetic_pairs};
 use crate::metrics::{ClassMetrics, classification};
 use crate::position::{PositionMetrics, evaluate_position, raw_outputs, synthetic_position};
+use crate::position_real::{load_boxed, real_example};
 
 /// First seeds of the test sets (validation sets use other offsets from `TEST_SEED_BASE`).
 const BACKGROUND_TEST: u64 = TEST_SEED_BASE + 10_000_000;
@@ -99,10 +99,20 @@ pub struct BackgroundError {
 #[derive(Debug, Clone, Serialize)]
 pub struct PositionEval {
     pub synthetic: PositionMetrics,
-    /// Mean IoU of the main detection with the box of non-white pixels, magento2 white photos.
-    pub real_white_mean_iou: f32,
-    pub real_white_photos: usize,
+    /// The top detection against the boxes drawn by eye on the labelled real photos of one
+    /// part (`data/real`). Replaces the old "box of the non-white pixels" truth on magento2's
+    /// white photos: most of those are garments worn by a model, where the product is the
+    /// garment, not the whole person.
+    pub real: RealBoxes,
     pub frame_filling: FrameFillingProbes,
+}
+
+/// Mean IoU of the top detection on the boxed real photos of one part.
+#[derive(Debug, Clone, Serialize)]
+pub struct RealBoxes {
+    pub part: &'static str,
+    pub photos: usize,
+    pub mean_iou: f32,
 }
 
 /// Cut-outs (printed cartons, patterned clothes, electronics) pasted on pure white so that
@@ -287,23 +297,13 @@ pub fn eval_background(
     })
 }
 
-/// Box of the pixels that are not near-white (any channel < 240), if any.
-pub fn non_white_box(img: &image::RgbImage) -> Option<BBox> {
-    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
-    for (x, y, p) in img.enumerate_pixels() {
-        if p.0.iter().any(|&c| c < 240) {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x + 1);
-            y1 = y1.max(y + 1);
-        }
-    }
-    (x0 < x1).then(|| BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
-}
-
+/// The position network on synthetic test composites, the boxed real photos of `part` and
+/// the frame-filling probes.
 pub fn eval_position(
     weights: &Path,
     assets_dir: &Path,
+    labels: &Path,
+    part: Part,
     sizes: EvalSizes,
 ) -> Result<PositionEval, TrainError> {
     let device = Device::flex();
@@ -323,44 +323,20 @@ pub fn eval_position(
     let synth = synthetic_position(&assets, &seeds, &settings, size as u32);
     let synthetic = evaluate_position(&net, &levels, &synth, size, &device);
 
-    let photos: Vec<_> = real_photos(assets_dir, &["real/magento2"])?
-        .into_iter()
-        .filter(|p| p.hint == Some(shotgrade_core::BackgroundClass::White))
-        .collect();
-    let decoder = config.decoder();
-    let prepared: Vec<(Vec<f32>, shotgrade_core::Letterbox, BBox)> = photos
-        .par_iter()
-        .map_init(
-            || crate::data::preprocessor(size as u32),
-            |pre, photo| {
-                let img = shotgrade_image::load_path(&photo.path, &Limits::default()).ok()?;
-                let truth = non_white_box(&img.rgb)?;
-                let (input, lb) = pre.position_input(&img.rgb);
-                Some((input, lb, truth))
-            },
-        )
-        .flatten()
-        .collect();
-    let raw = raw_outputs(
-        &net,
-        prepared.iter().map(|(i, ..)| i.as_slice()),
-        size,
-        &device,
-    );
-    let iou_sum: f32 = prepared
+    let mut pre = crate::data::preprocessor(size as u32);
+    let boxed: Vec<_> = load_boxed(labels, assets_dir, part)?
         .iter()
-        .zip(&raw)
-        .filter_map(|((_, lb, truth), raw)| {
-            detections(&decoder, raw, lb)
-                .first()
-                .map(|top| iou(&top.bbox, truth))
-        })
-        .sum();
+        .map(|p| real_example(&mut pre, p, false))
+        .collect();
+    let real = evaluate_position(&net, &levels, &boxed, size, &device);
     let frame_filling = probe_frame_filling(&net, &config, &assets, 200, &device);
     Ok(PositionEval {
         synthetic,
-        real_white_mean_iou: iou_sum / prepared.len().max(1) as f32,
-        real_white_photos: prepared.len(),
+        real: RealBoxes {
+            part: part.as_str(),
+            photos: real.count,
+            mean_iou: real.mean_iou,
+        },
         frame_filling,
     })
 }
@@ -406,28 +382,4 @@ pub fn eval_experience(
         ladder_pair_accuracy_middle: ladder.pair_accuracy_middle,
         ladder: ladder.ladder,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_white_box_finds_the_product() {
-        let mut img = image::RgbImage::from_pixel(50, 40, image::Rgb([255, 255, 255]));
-        for x in 10..20 {
-            for y in 5..30 {
-                img.put_pixel(x, y, image::Rgb([250, 100, 100]));
-            }
-        }
-        assert_eq!(non_white_box(&img), Some(BBox::new(10.0, 5.0, 20.0, 30.0)));
-        assert_eq!(
-            non_white_box(&image::RgbImage::from_pixel(
-                5,
-                5,
-                image::Rgb([245, 250, 255])
-            )),
-            None
-        );
-    }
 }

@@ -10,6 +10,7 @@
 pub mod average;
 pub mod backdrop;
 pub mod background;
+pub mod baseline;
 pub mod data;
 pub mod ensemble;
 pub mod error;
@@ -22,12 +23,13 @@ pub mod pool;
 pub mod position;
 pub mod position_real;
 pub mod real_metrics;
+pub mod resume;
 pub mod schedule;
 
 pub use backdrop::{BackdropTrainSettings, train_backdrop};
 pub use background::{BackgroundTrainSettings, train_background};
 pub use error::TrainError;
 pub use experience::{ExperienceTrainSettings, TwinLoss, train_experience};
-pub use fit::{Evaluation, FitSettings, Fitted, Gradients, Schedule, Task, fit};
+pub use fit::{Ended, Evaluation, FitSettings, Fitted, Gradients, Guard, Schedule, Task, fit};
 pub use position::{PositionTrainSettings, train_position};
 pub use schedule::{ComputeDevice, RunSettings};

@@ -1,10 +1,10 @@
 //! Evaluation metrics: plain functions over predictions and labels.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shotgrade_core::{BBox, iou};
 
 /// Classification results over `k` classes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassMetrics {
     pub accuracy: f32,
     /// `confusion[truth][prediction]`.

@@ -13,7 +13,7 @@
 use burn::optim::AdamWConfig;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shotgrade_core::{BBox, DetectionDecoder, GridLevel, iou};
 use shotgrade_models::position::{MAX_DETECTIONS, NMS_IOU};
 use shotgrade_models::{PositionNet, PositionNetConfig, PositionOutput};
@@ -159,6 +159,9 @@ impl Default for PositionTrainSettings {
                 init_from: None,
                 device: ComputeDevice::Cpu,
                 keep_checkpoints: false,
+                guard: Default::default(),
+                resume: false,
+                command: Vec::new(),
             },
             compose: ComposeSettings {
                 min_side: 256,
@@ -174,7 +177,7 @@ impl Default for PositionTrainSettings {
 }
 
 /// Held-out measurements of a position network.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PositionMetrics {
     pub map_50: f32,
     pub map_50_95: f32,
@@ -415,6 +418,17 @@ impl Task for PositionTask {
     type Model = PositionNet;
     type Batch = Vec<PositionExample>;
     type Metrics = PositionMetrics;
+
+    /// Composites follow from the step; the real photos' draws from their stream.
+    fn stream_state(&self) -> Vec<u64> {
+        vec![self.real_rng.state()]
+    }
+
+    fn restore_stream(&mut self, state: &[u64]) {
+        if let [real] = state {
+            self.real_rng = SplitMix64::new(*real);
+        }
+    }
 
     fn batch(&mut self, step: usize) -> Vec<PositionExample> {
         let base = self.stream + (step * self.batch_size) as u64;

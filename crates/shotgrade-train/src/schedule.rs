@@ -6,10 +6,11 @@ use serde::Serialize;
 use shotgrade_models::Network;
 use shotgrade_models::weights;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::TrainError;
-use crate::fit::{FitSettings, Schedule};
+use crate::fit::{FitSettings, Guard, ResumeSettings, Schedule};
+use crate::resume::ResumeDir;
 
 /// The learning rate at `step`: a linear warm-up over `warmup_steps`, then cosine decay from
 /// `peak` to 1 % of it at the last step.
@@ -23,25 +24,31 @@ pub fn learning_rate(step: usize, steps: usize, peak: f64, warmup_steps: usize) 
     peak * warm * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()).max(0.02)
 }
 
-/// Averages the loss and turns it into a progress line every `every` steps.
+/// Averages the loss and turns it into a progress line every `every` steps: pace, elapsed
+/// time, and with a time limit the time left and how many steps fit into it.
 pub struct Progress {
     start: Instant,
+    /// The step this session of the run started at (a resumed run's pace counts from it).
+    first_step: usize,
     every: usize,
     steps: usize,
     items_per_step: usize,
     unit: &'static str,
+    limit: Option<TimeLimit>,
     loss_sum: f32,
     losses: usize,
 }
 
 impl Progress {
-    pub fn new(steps: usize, items_per_step: usize, unit: &'static str) -> Self {
+    pub fn new(settings: &FitSettings, first_step: usize) -> Self {
         Progress {
             start: Instant::now(),
+            first_step,
             every: 25,
-            steps,
-            items_per_step,
-            unit,
+            steps: settings.steps,
+            items_per_step: settings.items_per_step,
+            unit: settings.unit,
+            limit: settings.guard.limit,
             loss_sum: 0.0,
             losses: 0,
         }
@@ -52,24 +59,123 @@ impl Progress {
         self.losses += 1;
     }
 
-    /// The line to log after `steps_done` steps, when one is due.
-    pub fn line(&mut self, steps_done: usize, lr: f64) -> Option<String> {
+    /// Seconds per step in this session so far (`None` before the first).
+    pub fn seconds_per_step(&self, steps_done: usize) -> Option<f64> {
+        let taken = steps_done.checked_sub(self.first_step).filter(|&n| n > 0)?;
+        Some(self.start.elapsed().as_secs_f64() / taken as f64)
+    }
+
+    /// The line to log after `steps_done` steps, when one is due; `reserve` is the time kept
+    /// back from a time limit for the last evaluation and checkpoint.
+    pub fn line(&mut self, steps_done: usize, lr: f64, reserve: Duration) -> Option<String> {
         if !steps_done.is_multiple_of(self.every) {
             return None;
         }
-        let elapsed = self.start.elapsed().as_secs_f64();
-        let rate = (steps_done * self.items_per_step) as f64 / elapsed.max(1e-9);
-        let eta = elapsed / steps_done as f64 * self.steps.saturating_sub(steps_done) as f64;
+        let per_step = self.seconds_per_step(steps_done)?;
+        let rate = self.items_per_step as f64 / per_step.max(1e-9);
+        let eta = per_step * self.steps.saturating_sub(steps_done) as f64;
         let loss = self.loss_sum / self.losses.max(1) as f32;
         self.loss_sum = 0.0;
         self.losses = 0;
-        Some(format!(
-            "step {steps_done}/{} · loss {loss:.5} · lr {lr:.2e} · {rate:.0} {}/s · ETA {:.0} min",
+        let elapsed = self
+            .limit
+            .map_or_else(|| self.start.elapsed(), |l| l.started.elapsed());
+        let mut line = format!(
+            "step {steps_done}/{} · loss {loss:.5} · lr {lr:.2e} · {rate:.0} {}/s · {} elapsed · \
+             ETA {}",
             self.steps,
             self.unit,
-            eta / 60.0
-        ))
+            clock(elapsed),
+            clock(Duration::from_secs_f64(eta))
+        );
+        if let Some(limit) = self.limit {
+            let left = limit.left();
+            let usable = left.saturating_sub(reserve).as_secs_f64();
+            let more = ((usable / per_step.max(1e-9)) as usize).min(self.steps - steps_done);
+            line += &format!(
+                " · {} left of the {} limit: ~{more} more steps at this pace",
+                clock(left),
+                clock(limit.limit)
+            );
+        }
+        Some(line)
     }
+}
+
+/// A run's wall-clock limit: how long it may take from when the command started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeLimit {
+    pub started: Instant,
+    pub limit: Duration,
+}
+
+impl TimeLimit {
+    /// A limit of `limit` from now.
+    pub fn from_now(limit: Duration) -> Self {
+        TimeLimit {
+            started: Instant::now(),
+            limit,
+        }
+    }
+
+    /// Time left before the limit (zero once past it).
+    pub fn left(&self) -> Duration {
+        self.limit.saturating_sub(self.started.elapsed())
+    }
+}
+
+/// A duration for people: `1h05m`, `4m10s`, `12s`, `0.4s`.
+pub fn clock(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else if s >= 10 {
+        format!("{s}s")
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// Parses a duration such as `25m`, `1h30m`, `90s` or `2h` (hours, minutes and seconds, in
+/// that order, each at most once); zero and anything else are refused with a reason.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("`{text}` is not a duration: write e.g. 90s, 25m or 1h30m");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0u64;
+    let mut last_unit = 0; // 1 = h, 2 = m, 3 = s: units must come in that order
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let (unit, scale) = match rest[digits..].chars().next() {
+            Some('h') => (1, 3600),
+            Some('m') => (2, 60),
+            Some('s') => (3, 1),
+            _ => return Err(bad()),
+        };
+        if unit <= last_unit {
+            return Err(bad());
+        }
+        last_unit = unit;
+        total = value
+            .checked_mul(scale)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = &rest[digits + 1..];
+    }
+    if total == 0 {
+        return Err(format!(
+            "`{text}` is no time at all: give a limit above zero"
+        ));
+    }
+    Ok(Duration::from_secs(total))
 }
 
 /// What every training run has: where it reads and writes, how long it runs, its schedule
@@ -101,6 +207,13 @@ pub struct RunSettings {
     /// Also save every evaluated checkpoint, not only the best, as `NET.stepN.safetensors`
     /// (for averaging or ensembling snapshots after the run).
     pub keep_checkpoints: bool,
+    /// A time limit and a stop request that end the run early (with its checkpoints written).
+    pub guard: Guard,
+    /// Continue the run whose last checkpoint set is in `out` ([`crate::resume`]).
+    pub resume: bool,
+    /// The command line that started the run, kept with its checkpoints so that a resume can
+    /// repeat it (empty when the run is not started from the command line).
+    pub command: Vec<String>,
 }
 
 impl RunSettings {
@@ -111,6 +224,15 @@ impl RunSettings {
             ComputeDevice::Cpu => rayon::current_num_threads(),
             ComputeDevice::Gpu(_) => 1,
         }
+    }
+
+    /// Where `fit` keeps the run's last checkpoint set, and whether it starts from it.
+    pub fn resume_settings(&self) -> Option<ResumeSettings> {
+        Some(ResumeSettings {
+            dir: ResumeDir::of_run(&self.out),
+            from_saved: self.resume,
+            command: self.command.clone(),
+        })
     }
 
     /// How `fit` runs this: its length, cadence and patience, with a per-step cosine schedule
@@ -124,7 +246,8 @@ impl RunSettings {
             weight_average: None,
             items_per_step: self.batch_size,
             unit,
-            start: 0,
+            guard: self.guard.clone(),
+            resume: self.resume_settings(),
         }
     }
 
@@ -248,6 +371,22 @@ impl<M> BestTracker<M> {
     /// True after `patience` evaluations in a row without improvement.
     pub fn should_stop(&self) -> bool {
         self.since_best >= self.patience
+    }
+
+    /// The best evaluation so far: key, step and metrics.
+    pub fn best(&self) -> Option<(f32, usize, &M)> {
+        self.best.as_ref().map(|(k, s, m)| (*k, *s, m))
+    }
+
+    /// Evaluations since the best one.
+    pub fn since_best(&self) -> usize {
+        self.since_best
+    }
+
+    /// Continues a tracker saved by a run (resuming it).
+    pub fn restore(&mut self, best: Option<(f32, usize, M)>, since_best: usize) {
+        self.best = best;
+        self.since_best = since_best;
     }
 
     /// The best step and its metrics.

@@ -108,11 +108,15 @@ pub fn input_spec(models: &Models) -> InputSpec {
 }
 
 impl Grader {
-    pub fn new(models: Models, settings: GraderSettings) -> Result<Self, GradeError> {
+    /// Takes the models for inference only: their batch norms are folded into the
+    /// convolutions ([`Models::fold_for_inference`]), so the grader's models must not be saved
+    /// or trained.
+    pub fn new(mut models: Models, settings: GraderSettings) -> Result<Self, GradeError> {
         settings.scoring.validate()?;
         if settings.batch_size == 0 {
             return Err(GradeError::Settings("batch size must be at least 1".into()));
         }
+        models.fold_for_inference();
         let decoder = models.configs.position.decoder();
         Ok(Grader {
             spec: input_spec(&models),

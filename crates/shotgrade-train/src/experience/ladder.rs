@@ -6,7 +6,7 @@
 use burn::tensor::Device;
 use image::RgbImage;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shotgrade_image::Limits;
 use shotgrade_models::ExperienceNet;
 use shotgrade_synth::assets::RealPhoto;
@@ -18,7 +18,7 @@ use super::pairs::ExperienceExample;
 use crate::metrics::srcc;
 
 /// How one distortion's ladder went.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LadderResult {
     pub distortion: String,
     pub levels: Vec<String>,
@@ -31,7 +31,7 @@ pub struct LadderResult {
 }
 
 /// The ladder over all three distortions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LadderSummary {
     pub ladder: Vec<LadderResult>,
     pub photos: usize,

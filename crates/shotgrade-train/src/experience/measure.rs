@@ -1,14 +1,14 @@
 //! Measuring an experience network on held-out pairs.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shotgrade_models::ExperienceNet;
 
 use super::pairs::{ExperienceExample, Pair};
 use crate::metrics::{plcc, srcc};
 
 /// Held-out measurements of an experience network on synthetic pairs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExperienceMetrics {
     /// SRCC between the noise label and the noise sub-score, over clean and degraded images.
     pub noise_srcc: f32,

@@ -136,6 +136,9 @@ impl Default for ExperienceTrainSettings {
                 init_from: None,
                 device: ComputeDevice::Cpu,
                 keep_checkpoints: false,
+                guard: Default::default(),
+                resume: false,
+                command: Vec::new(),
             },
             twin_loss: TwinLoss::None,
             // The data settings of `exp-lowjpeg` (models/HISTORY.md); the shipped weights' last run
@@ -296,6 +299,24 @@ impl Task for ExperienceTask {
     type Model = TwinPair;
     type Batch = ExperienceBatch;
     type Metrics = (ExperienceMetrics, Option<LadderSummary>);
+
+    /// Synthetic pairs follow from the step; real pairs and reused pairs are drawn from two
+    /// streams. The reuse pools are not saved: a resumed run refills them.
+    fn stream_state(&self) -> Vec<u64> {
+        vec![
+            self.real.rng.state(),
+            self.pool_rng.state(),
+            self.pairs_rendered as u64,
+        ]
+    }
+
+    fn restore_stream(&mut self, state: &[u64]) {
+        if let [real, pool, rendered] = state {
+            self.real.rng = SplitMix64::new(*real);
+            self.pool_rng = SplitMix64::new(*pool);
+            self.pairs_rendered = *rendered as usize;
+        }
+    }
 
     fn batch(&mut self, step: usize) -> ExperienceBatch {
         let (b, side) = (self.settings.run.batch_size, self.side);
