@@ -9,7 +9,8 @@ as the rules below do not change). Rules:
 * family: the file name up to the first `-` or `_`, lower-cased (`mh04-white_main` → `mh04`,
   `ipod_nano_3` → `ipod`, `Oatly-Oat-Milk_004` → `oatly`), with opencart's `product_` prefix
   dropped (`product_iphone` → `iphone`) — views and colours of one product share a family;
-* photos whose thumbnails are equal (copies under another name) join one family;
+* photos whose thumbnails are equal (copies under another name) join one family, and so do the
+  crops of one shot seen by eye (`SAME_SHOT`; a crop's thumbnail differs from its source's);
 * magento2 and spree keep the split the shipped experience network was trained under
   (`shotgrade_synth::shop_photo_split`: their families, over the whole index, sorted, round-robin
   train / validation / test), so its held-out photos stay held out;
@@ -18,6 +19,11 @@ as the rules below do not change). Rules:
 import argparse, csv, glob, hashlib, os, re
 
 TARGETS = {"train": 0.50, "validation": 0.25, "test": 0.25}
+
+# Crops of one shot under unrelated names, seen while labelling: path → the family they join.
+SAME_SHOT = {
+    "real/chec/3_c77484.jpg": "1",
+}
 
 
 def family(path):
@@ -67,7 +73,7 @@ def main():
 
     # Photos that are copies of one another (bagisto re-uses some under several product ids)
     # join their families, so a copy never lands on both sides of the split.
-    fam = {p: family(p) for p in labelled}
+    fam = {p: SAME_SHOT.get(p, family(p)) for p in labelled}
     prints = {p: thumbprint(os.path.join(a.assets, p)) for p in labelled}
     merged = {}
 

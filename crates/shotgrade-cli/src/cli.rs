@@ -550,7 +550,13 @@ fn parse_time_limit(text: &str) -> Result<std::time::Duration, String> {
 pub struct TrainBackgroundArgs {
     #[command(flatten)]
     pub common: TrainCommon,
-    /// Share of each batch taken from real photos with background hints.
+    /// The photos labelled by eye (`data/real`): their `train` part is trained on (with the
+    /// store photos of grocery/train) and their `validation` part is the real validation set.
+    /// Photos of the validation and test parts are never trained on. Without it, only
+    /// grocery/train is trained on and grocery/val + grocery/iconic are the real validation.
+    #[arg(long, value_name = "DIR")]
+    pub real_labels: Option<PathBuf>,
+    /// Share of each batch taken from real photos (see --real-labels).
     #[arg(long, default_value_t = 0.25)]
     pub real_fraction: f32,
     /// Share of each batch replayed from recently misclassified training images (hard-example

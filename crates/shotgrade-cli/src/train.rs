@@ -231,6 +231,7 @@ pub fn run(cmd: TrainCommand, matches: &ArgMatches) -> Result<ExitCode> {
             let (reuse, reuse_pool) = a.reuse.settings(defaults.reuse_pool)?;
             let mut settings = BackgroundTrainSettings {
                 real_fraction: a.real_fraction,
+                real_labels: a.real_labels.clone(),
                 replay_fraction: a.replay_fraction,
                 reuse,
                 reuse_pool,

@@ -172,6 +172,8 @@ fn every_network_trains_continues_evaluates_and_scores() {
                 "0.9",
                 "--input-size",
                 "64",
+                "--real-labels",
+                &labels,
             ],
         ),
         (
@@ -195,6 +197,14 @@ fn every_network_trains_continues_evaluates_and_scores() {
         let out = dir.path().join(net);
         let log = train(net, &assets, &out, &extra);
         assert!(log.contains("eval step 2"), "{net}: {log}");
+        if net == "background" {
+            // grocery/train's two photos and the labelled train photo; the labelled validation
+            // photo validates, and nothing else of magento2 or spree is trained on.
+            assert!(
+                log.contains("3 real training photos (0 unreadable); 1 real validation photos"),
+                "{log}"
+            );
+        }
         if net == "position" {
             assert!(
                 log.contains("real validation IoU") && log.contains("(1 photos)"),

@@ -9,11 +9,14 @@ use shotgrade_core::BACKGROUND_CLASSES;
 use shotgrade_models::{
     BackdropTrees, BackgroundEnsemble, BackgroundNet, BackgroundNetConfig, split_light,
 };
+use shotgrade_synth::labels::Part;
 use shotgrade_synth::{Assets, ComposeSettings, SplitMix64};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::data::{BackgroundExample, TEST_SEED_BASE, real_background, synthetic_background};
+use crate::data::{
+    BackgroundExample, TEST_SEED_BASE, labelled_background, real_background, synthetic_background,
+};
 use crate::error::TrainError;
 use crate::fit::{Evaluation, FitSettings, Gradients, Task, fit};
 use crate::metrics::{ClassMetrics, classification};
@@ -26,8 +29,16 @@ use crate::schedule::{CheckpointFiles, ComputeDevice, RunSettings, starting_net,
 pub struct BackgroundTrainSettings {
     /// Folders, length, schedule and checkpointing of the run.
     pub run: RunSettings,
-    /// Share of each batch drawn from real photos with hints (grocery/train, magento2, spree).
+    /// Share of each batch drawn from real photos: the store photos of `grocery/train` (whose
+    /// hint is reliable) and, with `real_labels`, the `train` part of the photos labelled by eye.
     pub real_fraction: f32,
+    /// The photos labelled by eye (`data/real`): their `train` part joins the real photos
+    /// trained on and their `validation` part is the real validation set. No photo of the
+    /// `validation` or `test` parts is trained on, and the shop folders' border-heuristic
+    /// hints (`magento2`, `spree`) are not used: most of those photos are labelled, a third
+    /// of them held out. Without it, the real validation set is `grocery/val` and
+    /// `grocery/iconic`.
+    pub real_labels: Option<std::path::PathBuf>,
     /// Share of each batch replayed from recently misclassified training images (hard-example
     /// mining): the rare hard cases — white backdrops under heavy noise, busy scenes — come
     /// back until they are learned.
@@ -76,6 +87,7 @@ impl Default for BackgroundTrainSettings {
                 command: Vec::new(),
             },
             real_fraction: 0.25,
+            real_labels: None,
             replay_fraction: 0.0,
             reuse: 1,
             reuse_pool: REUSE_POOL,
@@ -414,13 +426,20 @@ fn real_sets(
     log: &mut dyn FnMut(&str),
 ) -> Result<(Vec<BackgroundExample>, Vec<BackgroundExample>), TrainError> {
     let root = &settings.run.assets;
-    let (train, skipped_train) = real_background(
-        root,
-        &["real/grocery/train", "real/magento2", "real/spree"],
-        config,
-    )?;
-    let (val, skipped_val) =
-        real_background(root, &["real/grocery/val", "real/grocery/iconic"], config)?;
+    let (mut train, mut skipped_train) = real_background(root, &["real/grocery/train"], config)?;
+    let (val, skipped_val) = match &settings.real_labels {
+        Some(labels) => {
+            let labelled = |part| {
+                labelled_background(labels, root, part, config)
+                    .map_err(|e| TrainError::Settings(format!("real labels: {e}")))
+            };
+            let (more, skipped) = labelled(Part::Train)?;
+            train.extend(more);
+            skipped_train += skipped;
+            labelled(Part::Validation)?
+        }
+        None => real_background(root, &["real/grocery/val", "real/grocery/iconic"], config)?,
+    };
     log(&format!(
         "{} real training photos ({} unreadable); {} real validation photos ({} unreadable)",
         train.len(),

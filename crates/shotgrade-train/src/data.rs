@@ -77,6 +77,39 @@ pub fn synthetic_background(
         .collect()
 }
 
+/// The photos of one part of the by-eye labelled set (`data/real`) with a background class
+/// (photos labelled `none` are left out), preprocessed for the background network `config`;
+/// unreadable files are skipped and counted.
+pub fn labelled_background(
+    labels: &Path,
+    assets: &Path,
+    part: shotgrade_synth::labels::Part,
+    config: &BackgroundNetConfig,
+) -> Result<(Vec<BackgroundExample>, usize), shotgrade_synth::labels::LabelError> {
+    let photos: Vec<(std::path::PathBuf, BackgroundClass)> =
+        shotgrade_synth::labels::load_labelled(labels)?
+            .into_iter()
+            .filter(|p| p.part == part)
+            .filter_map(|p| Some((assets.join(&p.path), p.background?)))
+            .collect();
+    let loaded: Vec<Option<BackgroundExample>> = photos
+        .par_iter()
+        .map_init(
+            || background_preprocessor(config),
+            |pre, (path, class)| {
+                let img = shotgrade_image::load_path(path, &Limits::default()).ok()?;
+                Some(BackgroundExample {
+                    input: pre.background_input(&img.rgb),
+                    backdrop: pre.backdrop_input(&img.rgb),
+                    class: *class,
+                })
+            },
+        )
+        .collect();
+    let skipped = loaded.iter().filter(|e| e.is_none()).count();
+    Ok((loaded.into_iter().flatten().collect(), skipped))
+}
+
 /// Real photos under `prefixes` of the asset folder whose hint is one of the five classes,
 /// preprocessed for the background network `config`. Unreadable files are skipped and counted.
 pub fn real_background(
