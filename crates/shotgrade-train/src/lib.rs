@@ -26,6 +26,7 @@ pub mod real_metrics;
 pub mod resume;
 pub mod schedule;
 pub mod trunk;
+pub mod trunk_head;
 
 pub use backdrop::{BackdropTrainSettings, train_backdrop};
 pub use background::{BackgroundTrainSettings, train_background};
