@@ -618,6 +618,17 @@ fn train_raw(args: &[&str], assets: &Path, out: &Path) -> Output {
         .expect("run shotgrade")
 }
 
+/// `shotgrade train ARGS --resume DIR`; the finished process.
+fn resume(args: &[&str], dir: &Path) -> Output {
+    bin()
+        .arg("train")
+        .args(args)
+        .arg("--resume")
+        .arg(dir)
+        .output()
+        .expect("run shotgrade")
+}
+
 /// Every file under `dir`, relative, sorted (nothing when it does not exist).
 fn listing(dir: &Path) -> Vec<String> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -692,11 +703,7 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
 
     // Resuming: another option is refused with nothing written; the run itself goes on.
     let before = listing(&run);
-    let out = bin()
-        .args(["train", "background", "--steps", "5", "--resume"])
-        .arg(&run)
-        .output()
-        .expect("run");
+    let out = resume(&["background", "--steps", "5"], &run);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -704,19 +711,7 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
         "{err}"
     );
     assert_eq!(listing(&run), before, "a refused resume writes nothing");
-    let out = bin()
-        .args([
-            "train",
-            "background",
-            "--time-limit",
-            "2s",
-            "--jobs",
-            "1",
-            "--resume",
-        ])
-        .arg(&run)
-        .output()
-        .expect("run");
+    let out = resume(&["background", "--time-limit", "2s", "--jobs", "1"], &run);
     let err = ok(out, "resumed train");
     assert!(err.contains("resumed at step "), "{err}");
     assert!(err.contains("stopped at the time limit (2.0s)"), "{err}");
@@ -756,11 +751,7 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{err}");
     assert!(err.contains("stop requested: checkpoint written"), "{err}");
-    let out = bin()
-        .args(["train", "position", "--time-limit", "2s", "--resume"])
-        .arg(&sigterm)
-        .output()
-        .expect("run");
+    let out = resume(&["position", "--time-limit", "2s"], &sigterm);
     let err = ok(out, "resume after SIGTERM");
     assert!(err.contains("resumed at step "), "{err}");
 }
@@ -788,11 +779,7 @@ fn time_limit_and_resume_usage_errors_exit_1_and_write_nothing() {
     std::fs::create_dir_all(&empty).expect("mkdir");
     for folder in [empty.clone(), assets.clone(), dir.path().join("missing")] {
         let before = listing(&folder);
-        let output = bin()
-            .args(["train", "position", "--resume"])
-            .arg(&folder)
-            .output()
-            .expect("run");
+        let output = resume(&["position"], &folder);
         assert_eq!(output.status.code(), Some(1));
         let err = String::from_utf8_lossy(&output.stderr);
         assert!(err.contains("no resumable run"), "{err}");
@@ -801,11 +788,7 @@ fn time_limit_and_resume_usage_errors_exit_1_and_write_nothing() {
     // A run of another network.
     train("experience", &assets, &out, &[]);
     let before = listing(&out);
-    let output = bin()
-        .args(["train", "position", "--resume"])
-        .arg(&out)
-        .output()
-        .expect("run");
+    let output = resume(&["position"], &out);
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
