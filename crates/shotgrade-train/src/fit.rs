@@ -910,8 +910,10 @@ mod tests {
         )
         .expect("fit");
         assert_eq!(fitted.ended, Ended::TimeLimit);
+        // A guard, not a deadline to the millisecond: the last evaluation and set may run a
+        // little over on a loaded machine, but the run must not go on.
         assert!(
-            started.elapsed() < Duration::from_millis(800),
+            started.elapsed() < Duration::from_millis(2_000),
             "{:?}",
             started.elapsed()
         );
