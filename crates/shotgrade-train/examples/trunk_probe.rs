@@ -6,7 +6,9 @@
 //! ```sh
 //! cargo run --release -p shotgrade-train --example trunk_probe -- [SIZE …]
 //! ```
-//! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`.
+//! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`. `NO_HEAD=1` skips
+//! the pooled 1280-d head features, `COMPOSITES=N` adds N composites to the training photos,
+//! `MIRROR=1` adds each training photo mirrored.
 
 use burn::tensor::Device;
 use shotgrade_synth::labels::Part;
@@ -39,6 +41,7 @@ fn main() {
                 Path::new("../shared/assets"),
                 size,
                 cut,
+                std::env::var_os("MIRROR").is_some(),
                 &device,
                 &mut log,
             )

@@ -40,13 +40,15 @@ pub struct PhotoFeatures {
 }
 
 /// The trunk features (at `cut`, letterboxed to `size` px) and border statistics of every
-/// labelled photo with a background class; photos that do not decode are skipped.
+/// labelled photo with a background class (with `mirror_train`, each `train` photo also
+/// mirrored left to right); photos that do not decode are skipped.
 pub fn labelled_features(
     net: &EfficientNetLite0,
     labels: &Path,
     assets: &Path,
     size: u32,
     cut: TrunkCut,
+    mirror_train: bool,
     device: &Device,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<PhotoFeatures>, TrainError> {
@@ -58,7 +60,7 @@ pub fn labelled_features(
     let mut out = Vec::with_capacity(photos.len());
     let started = std::time::Instant::now();
     for (chunk_index, chunk) in photos.chunks(16).enumerate() {
-        let loaded: Vec<(&LabelledPhoto, image::RgbImage)> = chunk
+        let mut loaded: Vec<(&LabelledPhoto, image::RgbImage)> = chunk
             .iter()
             .filter_map(|p| {
                 let img =
@@ -66,6 +68,15 @@ pub fn labelled_features(
                 Some((p, img.rgb))
             })
             .collect();
+        if mirror_train {
+            // A backdrop's class does not depend on the side the product stands on.
+            let mirrored: Vec<(&LabelledPhoto, image::RgbImage)> = loaded
+                .iter()
+                .filter(|(p, _)| p.part == Part::Train)
+                .map(|(p, img)| (*p, image::imageops::flip_horizontal(img)))
+                .collect();
+            loaded.extend(mirrored);
+        }
         let images: Vec<&image::RgbImage> = loaded.iter().map(|(_, img)| img).collect();
         for ((p, _), (trunk, border)) in loaded
             .iter()
