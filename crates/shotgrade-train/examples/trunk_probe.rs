@@ -13,7 +13,9 @@
 use burn::tensor::Device;
 use shotgrade_synth::labels::Part;
 use shotgrade_train::trunk::{cached_weights, load_imagenet_trunk};
-use shotgrade_train::trunk_head::{TrunkCut, composite_features, fit_and_score, labelled_features};
+use shotgrade_train::trunk_head::{
+    FeatureSettings, TrunkCut, composite_features, fit_and_score, labelled_features,
+};
 use std::path::Path;
 
 fn main() {
@@ -39,9 +41,11 @@ fn main() {
                 &net,
                 Path::new("data/real"),
                 Path::new("../shared/assets"),
-                size,
-                cut,
-                std::env::var_os("MIRROR").is_some(),
+                FeatureSettings {
+                    size,
+                    cut,
+                    mirror_train: std::env::var_os("MIRROR").is_some(),
+                },
                 &device,
                 &mut log,
             )

@@ -28,6 +28,15 @@ pub enum TrunkCut {
     Stages567,
 }
 
+/// How photos become head inputs: the letterbox side, the trunk's cut, and whether each
+/// `train` photo is also added mirrored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureSettings {
+    pub size: u32,
+    pub cut: TrunkCut,
+    pub mirror_train: bool,
+}
+
 /// One labelled photo's features.
 #[derive(Debug, Clone)]
 pub struct PhotoFeatures {
@@ -46,12 +55,15 @@ pub fn labelled_features(
     net: &EfficientNetLite0,
     labels: &Path,
     assets: &Path,
-    size: u32,
-    cut: TrunkCut,
-    mirror_train: bool,
+    settings: FeatureSettings,
     device: &Device,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<PhotoFeatures>, TrainError> {
+    let FeatureSettings {
+        size,
+        cut,
+        mirror_train,
+    } = settings;
     let photos: Vec<LabelledPhoto> = load_labelled(labels)
         .map_err(|e| TrainError::Settings(format!("real labels: {e}")))?
         .into_iter()
