@@ -99,10 +99,12 @@ fn resumed(dir: &Path, name: &str, given: &ArgMatches) -> Result<(TrainCommand, 
         .context("no such training command")?;
     let changed: Vec<String> = options
         .get_arguments()
-        .map(|arg| arg.get_id().as_str())
-        .filter(|id| !RUN_ONLY.contains(id))
-        .filter(|id| given.value_source(id) == Some(ValueSource::CommandLine))
-        .map(|id| format!("--{}", id.replace('_', "-")))
+        .filter(|arg| !RUN_ONLY.contains(&arg.get_id().as_str()))
+        .filter(|arg| given.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|arg| match arg.get_long() {
+            Some(long) => format!("--{long}"),
+            None => arg.get_id().to_string(),
+        })
         .collect();
     ensure!(
         changed.is_empty(),
@@ -112,6 +114,16 @@ fn resumed(dir: &Path, name: &str, given: &ArgMatches) -> Result<(TrainCommand, 
     );
     let saved = ResumeDir::of_run(dir).latest()?;
     let command = saved.state.command;
+    // The run's relative paths (--assets, --real-labels, --init-from) mean what they meant
+    // where it started: continue from there.
+    if let Some(cwd) = &saved.state.cwd {
+        std::env::set_current_dir(cwd).with_context(|| {
+            format!(
+                "the run was started in {}, which is gone: its relative paths cannot be resolved",
+                cwd.display()
+            )
+        })?;
+    }
     let saved_name = command.get(1).map_or("?", String::as_str);
     if command.first().map(String::as_str) != Some("train") {
         bail!(
@@ -127,11 +139,24 @@ fn resumed(dir: &Path, name: &str, given: &ArgMatches) -> Result<(TrainCommand, 
             dir.display()
         );
     }
-    let now: Vec<String> = std::env::args().skip(1).collect();
+    let now: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let (_, run_only) = split_run_only(&now);
     let mut argv = vec!["shotgrade".to_string()];
     argv.extend(command.iter().cloned());
-    argv.extend(run_only);
+    // This invocation's --time-limit and --jobs; --resume as the absolute folder.
+    let mut run_only = run_only.into_iter();
+    while let Some(arg) = run_only.next() {
+        if arg == "--resume" {
+            run_only.next();
+        } else if !arg.starts_with("--resume=") {
+            argv.push(arg);
+        }
+    }
+    argv.push("--resume".into());
+    argv.push(dir.to_string_lossy().into_owned());
     let cli = Cli::try_parse_from(&argv).with_context(|| {
         format!(
             "the run's own command line no longer parses: {}",
@@ -206,22 +231,45 @@ impl TrainCommon {
     }
 }
 
+/// Runs a training command. A run stopped by a signal ends with that signal's status (130 or
+/// 143), also when it stopped before its first step (an error then says so).
 pub fn run(cmd: TrainCommand, matches: &ArgMatches) -> Result<ExitCode> {
+    let stop = stop_on_signals()?;
+    match run_with(cmd, matches, stop.clone()) {
+        Err(e) if stop.load(Ordering::SeqCst) != 0 => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(
+                u8::try_from(stop.load(Ordering::SeqCst)).unwrap_or(1),
+            ))
+        }
+        other => other,
+    }
+}
+
+fn run_with(cmd: TrainCommand, matches: &ArgMatches, stop: Arc<AtomicUsize>) -> Result<ExitCode> {
     let started = Instant::now();
     let (name, given) = matches
         .subcommand_matches("train")
         .and_then(ArgMatches::subcommand)
         .context("no training command given")?;
     let (cmd, command) = match cmd.common().and_then(|c| c.resume.clone()) {
-        Some(dir) => resumed(&dir, name, given)?,
+        Some(dir) => {
+            // Absolute before `resumed` moves to the run's own folder.
+            let dir = std::path::absolute(&dir)
+                .with_context(|| format!("cannot resolve {}", dir.display()))?;
+            resumed(&dir, name, given)?
+        }
         None => {
-            let args: Vec<String> = std::env::args().skip(1).collect();
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
             (cmd, split_run_only(&args).0)
         }
     };
     let launch = Launch {
         started,
-        stop: stop_on_signals()?,
+        stop,
         command,
     };
     let mut log = |line: &str| eprintln!("{line}");

@@ -711,10 +711,10 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
         "{err}"
     );
     assert_eq!(listing(&run), before, "a refused resume writes nothing");
-    let out = resume(&["background", "--time-limit", "2s", "--jobs", "1"], &run);
+    let out = resume(&["background", "--time-limit", "4s", "--jobs", "1"], &run);
     let err = ok(out, "resumed train");
     assert!(err.contains("resumed at step "), "{err}");
-    assert!(err.contains("stopped at the time limit (2.0s)"), "{err}");
+    assert!(err.contains("stopped at the time limit (4.0s)"), "{err}");
 
     // A run told to stop by SIGTERM writes its set and ends with status 143.
     let sigterm = dir.path().join("pos");
@@ -751,7 +751,7 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{err}");
     assert!(err.contains("stop requested: checkpoint written"), "{err}");
-    let out = resume(&["position", "--time-limit", "2s"], &sigterm);
+    let out = resume(&["position", "--time-limit", "4s"], &sigterm);
     let err = ok(out, "resume after SIGTERM");
     assert!(err.contains("resumed at step "), "{err}");
 }

@@ -181,7 +181,10 @@ pub fn save_net<M: Module + ModuleSnapshot>(
     extra: &[(String, String)],
     path: &Path,
 ) -> Result<(), WeightsError> {
-    let mut store = SafetensorsStore::from_file(path)
+    // Written under a temporary name and renamed: a run killed while writing leaves the
+    // previous file whole.
+    let tmp = path.with_extension("safetensors.partial");
+    let mut store = SafetensorsStore::from_file(&tmp)
         .overwrite(true)
         .metadata(META_NET, kind.name())
         .metadata(META_FORMAT, FORMAT_VERSION)
@@ -190,10 +193,15 @@ pub fn save_net<M: Module + ModuleSnapshot>(
     for (k, v) in extra {
         store = store.metadata(k.clone(), v.clone());
     }
-    net.save_into(&mut store).map_err(|e| WeightsError::Write {
+    let fail = |message: String| WeightsError::Write {
         file: path.display().to_string(),
-        message: e.to_string(),
-    })
+        message,
+    };
+    net.save_into(&mut store).map_err(|e| fail(e.to_string()))?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Reads a weights file, naming it in the error.

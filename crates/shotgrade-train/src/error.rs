@@ -16,4 +16,7 @@ pub enum TrainError {
     /// A `--resume` that cannot go on: no run there, another format, a changed setting.
     #[error("{0}")]
     Resume(String),
+    /// A run stopped (time limit, signal) before it took a step.
+    #[error("{0}")]
+    Stopped(String),
 }

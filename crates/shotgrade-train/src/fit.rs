@@ -159,6 +159,8 @@ pub struct ResumeSettings {
     pub from_saved: bool,
     /// The command line that started the run, kept in every set.
     pub command: Vec<String>,
+    /// The folder the command ran in (its relative paths resolve against it).
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 /// How `fit` runs a task.
@@ -269,13 +271,18 @@ pub fn fit<T: Task>(
             resume.dir.root().display()
         ));
     }
-    let mut progress = Progress::new(settings, run.step);
+    let first_step = run.step;
+    let mut progress = Progress::new(settings, first_step);
     let ended = loop {
-        if let Some(code) = settings.guard.stop_requested() {
-            break Ended::Stopped(code);
-        }
         if run.step >= settings.steps {
             break Ended::Schedule;
+        }
+        if run.tracker.should_stop() {
+            // A resumed run that had already stopped early.
+            break Ended::EarlyStop;
+        }
+        if let Some(code) = settings.guard.stop_requested() {
+            break Ended::Stopped(code);
         }
         if run.near_limit(settings, &progress) {
             break Ended::TimeLimit;
@@ -296,18 +303,36 @@ pub fn fit<T: Task>(
         if !run.step.is_multiple_of(settings.eval_every) && run.step != settings.steps {
             continue;
         }
-        run.evaluate(task, &model, log)?;
+        run.evaluate(task, &model, true, log)?;
         run.save(task, &model, settings)?;
         if run.tracker.should_stop() {
             log("no improvement: stopping early");
             break Ended::EarlyStop;
         }
     };
+    if matches!(ended, Ended::TimeLimit | Ended::Stopped(_)) && run.step == first_step {
+        // Nothing learnt in this session: writing a set and evaluating would only cost time.
+        let why = match ended {
+            Ended::TimeLimit => format!(
+                "the time limit ({}) ran out before the first step: start-up took {}; give a \
+                 longer --time-limit",
+                clock(settings.guard.limit.map_or(Duration::ZERO, |l| l.limit)),
+                clock(
+                    settings
+                        .guard
+                        .limit
+                        .map_or(Duration::ZERO, |l| l.started.elapsed())
+                )
+            ),
+            _ => "stopped before the first step: nothing was written".into(),
+        };
+        return Err(TrainError::Stopped(why));
+    }
     match ended {
         Ended::Schedule | Ended::EarlyStop => {}
         Ended::TimeLimit => {
             if run.evaluated_at != Some(run.step) {
-                run.evaluate(task, &model, log)?;
+                run.evaluate(task, &model, false, log)?;
             }
             if run.saved_at != Some(run.step) {
                 run.save(task, &model, settings)?;
@@ -338,7 +363,7 @@ pub fn fit<T: Task>(
                 .is_none_or(|l| run.eval_time.is_none_or(|t| l.left() > t));
             if run.evaluated_at != Some(run.step) && (run.best_model.is_none() || quick && in_time)
             {
-                run.evaluate(task, &model, log)?;
+                run.evaluate(task, &model, false, log)?;
                 run.save(task, &model, settings)?;
             }
             log(&format!(
@@ -352,10 +377,13 @@ pub fn fit<T: Task>(
 impl<T: Task> RunState<T> {
     /// Evaluates the model (or its weight average), lets the task write its checkpoint and
     /// records the result.
+    /// `scheduled` says whether it is one of the run's cadence (only those count towards
+    /// early stopping).
     fn evaluate(
         &mut self,
         task: &mut T,
         model: &T::Model,
+        scheduled: bool,
         log: &mut dyn FnMut(&str),
     ) -> Result<(), TrainError> {
         let started = Instant::now();
@@ -370,7 +398,7 @@ impl<T: Task> RunState<T> {
         } = task.evaluate(&evaluated);
         let best = self.tracker.is_better(key);
         task.checkpoint(&evaluated, self.step, best)?;
-        self.tracker.record(key, self.step, metrics);
+        self.tracker.record_with(key, self.step, metrics, scheduled);
         log(&format!(
             "eval step {}: {summary}{}",
             self.step,
@@ -456,6 +484,10 @@ impl<T: Task> RunState<T> {
             stream: task.stream_state(),
             average_updates: self.average.as_ref().map(WeightAverage::updates),
             elapsed_s: self.elapsed_before + self.session_start.elapsed().as_secs_f64(),
+            eval_s: self.eval_time.map(|t| t.as_secs_f64()),
+            save_s: self.save_time.as_secs_f64(),
+            plan: plan(settings),
+            cwd: resume.cwd.clone(),
         })?;
         resume.dir.commit(set)?;
         self.saved_at = Some(self.step);
@@ -483,6 +515,13 @@ impl<T: Task> RunState<T> {
             return Err(refuse(format!(
                 "the run plans {} steps, these settings {}",
                 state.steps, settings.steps
+            )));
+        }
+        if !state.plan.is_empty() && state.plan != plan(settings) {
+            return Err(refuse(format!(
+                "its settings resolve differently now ({} then, {} now)",
+                state.plan,
+                plan(settings)
             )));
         }
         let model = load_module(model, &saved.path(MODEL_FILE))?;
@@ -516,6 +555,8 @@ impl<T: Task> RunState<T> {
         self.evaluated_at = state.evaluated_at;
         self.saved_at = Some(state.steps_taken);
         self.elapsed_before = state.elapsed_s;
+        self.eval_time = state.eval_s.map(Duration::from_secs_f64);
+        self.save_time = Duration::from_secs_f64(state.save_s);
         Ok(model)
     }
 
@@ -537,6 +578,19 @@ impl<T: Task> RunState<T> {
             ended,
         })
     }
+}
+
+/// What a run plans besides its length, as one line a resume compares.
+fn plan(settings: &FitSettings) -> String {
+    format!(
+        "{:?}, eval every {}, patience {}, weight average {:?}, {} {} per step",
+        settings.schedule,
+        settings.eval_every,
+        settings.patience,
+        settings.weight_average,
+        settings.items_per_step,
+        settings.unit
+    )
 }
 
 /// Writes a module's tensors (the weights of a checkpoint set; no header: the set's state says
@@ -808,6 +862,7 @@ mod tests {
             dir: ResumeDir::of_run(out),
             from_saved,
             command: vec!["train".into(), "toy".into()],
+            cwd: None,
         })
     }
 

@@ -54,6 +54,19 @@ pub struct ResumeState {
     pub average_updates: Option<usize>,
     /// Training time of the run so far, over all its sessions, in seconds.
     pub elapsed_s: f64,
+    /// How long the last evaluation and the last set's writing took, in seconds (a resumed
+    /// run keeps them back from its time limit).
+    #[serde(default)]
+    pub eval_s: Option<f64>,
+    #[serde(default)]
+    pub save_s: f64,
+    /// The run's plan besides its steps (schedule, cadence, patience, averaging, batch): a
+    /// resume refuses a run whose settings resolve differently.
+    #[serde(default)]
+    pub plan: String,
+    /// The folder the run was started from: relative paths in `command` resolve against it.
+    #[serde(default)]
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 /// The best evaluation of a run: its selection key, step and metrics (as JSON).
@@ -256,6 +269,10 @@ mod tests {
             stream: vec![42],
             average_updates: None,
             elapsed_s: 1.5,
+            eval_s: Some(0.5),
+            save_s: 0.1,
+            plan: String::new(),
+            cwd: None,
         }
     }
 

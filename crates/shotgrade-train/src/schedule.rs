@@ -232,6 +232,7 @@ impl RunSettings {
             dir: ResumeDir::of_run(&self.out),
             from_saved: self.resume,
             command: self.command.clone(),
+            cwd: std::env::current_dir().ok(),
         })
     }
 
@@ -354,16 +355,24 @@ impl<M> BestTracker<M> {
     }
 
     /// Whether `key` beats the best so far.
+    /// A NaN key (a diverged evaluation) is never better.
     pub fn is_better(&self, key: f32) -> bool {
-        self.best.as_ref().is_none_or(|(k, ..)| key > *k)
+        !key.is_nan() && self.best.as_ref().is_none_or(|(k, ..)| key > *k)
     }
 
     /// Records an evaluation (call after saving the checkpoint when [`is_better`](Self::is_better)).
     pub fn record(&mut self, key: f32, step: usize, metrics: M) {
+        self.record_with(key, step, metrics, true);
+    }
+
+    /// Records an evaluation; one that `counts` as a scheduled evaluation advances early
+    /// stopping when it is no better (an extra one, taken when a run stops off its cadence,
+    /// may still become the best but never ends a run sooner).
+    pub fn record_with(&mut self, key: f32, step: usize, metrics: M, counts: bool) {
         if self.is_better(key) {
             self.best = Some((key, step, metrics));
             self.since_best = 0;
-        } else {
+        } else if counts {
             self.since_best += 1;
         }
     }
@@ -541,6 +550,23 @@ mod tests {
                 .device()
                 .is_err_and(|e| e.to_string().contains("--features vulkan"))
         );
+    }
+
+    #[test]
+    fn extra_evaluations_never_end_a_run_sooner_and_nan_is_never_best() {
+        let mut t = BestTracker::new(1);
+        t.record(0.5, 10, "a");
+        t.record_with(0.4, 13, "b", false);
+        assert!(
+            !t.should_stop(),
+            "an evaluation off the cadence does not count"
+        );
+        t.record_with(0.6, 17, "c", false);
+        assert_eq!(t.best().map(|(_, step, _)| step), Some(17));
+        assert!(!t.is_better(f32::NAN));
+        assert!(!BestTracker::<()>::new(1).is_better(f32::NAN));
+        t.record(0.1, 20, "d");
+        assert!(t.should_stop());
     }
 
     #[test]

