@@ -655,6 +655,31 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let assets = dir.path().join("assets");
     tiny_assets(&assets);
+    // A run told to stop by SIGTERM (below) writes its set and ends with status 143; it
+    // trains meanwhile, beside the time-limited runs.
+    let sigterm = dir.path().join("pos");
+    let child = bin()
+        .args([
+            "train",
+            "position",
+            "--steps",
+            "100000",
+            "--batch-size",
+            "4",
+            "--eval-every",
+            "3",
+            "--validation-size",
+            "4",
+            "--jobs",
+            "2",
+            "--assets",
+        ])
+        .arg(&assets)
+        .arg("--out")
+        .arg(&sigterm)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
     let run = dir.path().join("bg");
     let plan = [
         "background",
@@ -711,35 +736,12 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
         "{err}"
     );
     assert_eq!(listing(&run), before, "a refused resume writes nothing");
-    let out = resume(&["background", "--time-limit", "4s", "--jobs", "1"], &run);
+    let out = resume(&["background", "--time-limit", "3s", "--jobs", "1"], &run);
     let err = ok(out, "resumed train");
     assert!(err.contains("resumed at step "), "{err}");
-    assert!(err.contains("stopped at the time limit (4.0s)"), "{err}");
+    assert!(err.contains("stopped at the time limit (3.0s)"), "{err}");
 
     // A run told to stop by SIGTERM writes its set and ends with status 143.
-    let sigterm = dir.path().join("pos");
-    let child = bin()
-        .args([
-            "train",
-            "position",
-            "--steps",
-            "100000",
-            "--batch-size",
-            "4",
-            "--eval-every",
-            "3",
-            "--validation-size",
-            "4",
-            "--jobs",
-            "2",
-            "--assets",
-        ])
-        .arg(&assets)
-        .arg("--out")
-        .arg(&sigterm)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !sigterm.join("resume/LATEST").exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -751,7 +753,7 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{err}");
     assert!(err.contains("stop requested: checkpoint written"), "{err}");
-    let out = resume(&["position", "--time-limit", "4s"], &sigterm);
+    let out = resume(&["position", "--time-limit", "3s"], &sigterm);
     let err = ok(out, "resume after SIGTERM");
     assert!(err.contains("resumed at step "), "{err}");
 }
