@@ -107,11 +107,7 @@ fn ok(out: Output, what: &str) -> String {
 }
 
 fn train(net: &str, assets: &Path, out: &Path, extra: &[&str]) -> String {
-    let output = bin()
-        .args(["train", net, "--assets"])
-        .arg(assets)
-        .arg("--out")
-        .arg(out)
+    let output = train_command(&[net], assets, out)
         .args([
             "--steps",
             "2",
@@ -605,15 +601,22 @@ fn training_refuses_bad_settings_and_missing_assets() {
     }
 }
 
-/// `shotgrade train …` with `args`, in the tiny asset folder; the finished process.
-fn train_raw(args: &[&str], assets: &Path, out: &Path) -> Output {
-    bin()
+/// `shotgrade train ARGS --assets A --out O`, not started yet.
+fn train_command(args: &[&str], assets: &Path, out: &Path) -> std::process::Command {
+    let mut command = bin();
+    command
         .arg("train")
         .args(args)
         .arg("--assets")
         .arg(assets)
         .arg("--out")
-        .arg(out)
+        .arg(out);
+    command
+}
+
+/// `shotgrade train …` with `args`, in the tiny asset folder; the finished process.
+fn train_raw(args: &[&str], assets: &Path, out: &Path) -> Output {
+    train_command(args, assets, out)
         .output()
         .expect("run shotgrade")
 }
@@ -658,9 +661,8 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
     // A run told to stop by SIGTERM (below) writes its set and ends with status 143; it
     // trains meanwhile, beside the time-limited runs.
     let sigterm = dir.path().join("pos");
-    let child = bin()
-        .args([
-            "train",
+    let child = train_command(
+        &[
             "position",
             "--steps",
             "100000",
@@ -672,14 +674,13 @@ fn time_limited_runs_stop_cleanly_resume_and_survive_sigterm() {
             "4",
             "--jobs",
             "2",
-            "--assets",
-        ])
-        .arg(&assets)
-        .arg("--out")
-        .arg(&sigterm)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
+        ],
+        &assets,
+        &sigterm,
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn");
     let run = dir.path().join("bg");
     let plan = [
         "background",
