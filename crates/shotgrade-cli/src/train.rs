@@ -176,7 +176,10 @@ impl TrainCommand {
             TrainCommand::Background(a) => Some(&a.common),
             TrainCommand::Position(a) => Some(&a.common),
             TrainCommand::Experience(a) => Some(&a.common),
-            TrainCommand::Backdrop(_) | TrainCommand::Ensemble(_) | TrainCommand::Trunk(_) => None,
+            TrainCommand::Backdrop(_)
+            | TrainCommand::Ensemble(_)
+            | TrainCommand::Trunk(_)
+            | TrainCommand::BackgroundTrunk(_) => None,
         }
     }
 }
@@ -387,6 +390,22 @@ fn run_with(cmd: TrainCommand, matches: &ArgMatches, stop: Arc<AtomicUsize>) -> 
             serde_json::to_string_pretty(&train_backdrop(&settings, &mut log)?)?
         }
         TrainCommand::Trunk(a) => serde_json::to_string_pretty(&trunk(&a, &mut log)?)?,
+        TrainCommand::BackgroundTrunk(a) => {
+            use shotgrade_train::trunk_head::{TrunkBackgroundSettings, train_trunk_background};
+            let pth =
+                shotgrade_train::trunk::fetch_weights(&trunk_cache(a.cache.as_ref())?, &mut log)?;
+            let settings = TrunkBackgroundSettings {
+                trunk_weights: pth,
+                labels: a.real_labels,
+                assets: a.assets,
+                out: a.out,
+                size: a.size,
+                l2: a.l2,
+                mirror: a.mirror,
+                guard: launch.guard(a.time_limit),
+            };
+            serde_json::to_string_pretty(&train_trunk_background(&settings, &mut log)?)?
+        }
         TrainCommand::Ensemble(a) => serde_json::to_string_pretty(
             &write_background_ensemble(&a.snapshots, &a.out)
                 .with_context(|| format!("cannot write the ensemble into {}", a.out.display()))?,
@@ -400,15 +419,19 @@ fn run_with(cmd: TrainCommand, matches: &ArgMatches, stop: Arc<AtomicUsize>) -> 
     })
 }
 
-/// `train trunk`: fetch and check the pretrained trunk; the top-5 results as the report.
-fn trunk(a: &crate::cli::TrainTrunkArgs, log: &mut dyn FnMut(&str)) -> Result<serde_json::Value> {
-    use shotgrade_train::trunk::{fetch_weights, load_imagenet_trunk, top5_check};
-    let cache = match &a.cache {
+/// Where the trunk's weights are cached: `cache`, or `~/.cache/shotgrade/efficientnet`.
+fn trunk_cache(cache: Option<&std::path::PathBuf>) -> Result<std::path::PathBuf> {
+    Ok(match cache {
         Some(c) => c.clone(),
         None => Path::new(&std::env::var_os("HOME").context("no HOME: give --cache")?)
             .join(".cache/shotgrade/efficientnet"),
-    };
-    let pth = fetch_weights(&cache, log)?;
+    })
+}
+
+/// `train trunk`: fetch and check the pretrained trunk; the top-5 results as the report.
+fn trunk(a: &crate::cli::TrainTrunkArgs, log: &mut dyn FnMut(&str)) -> Result<serde_json::Value> {
+    use shotgrade_train::trunk::{fetch_weights, load_imagenet_trunk, top5_check};
+    let pth = fetch_weights(&trunk_cache(a.cache.as_ref())?, log)?;
     log(&format!("weights: {} (SHA-256 checked)", pth.display()));
     let device = shotgrade::models::Device::flex();
     let net = load_imagenet_trunk(&pth, &device)?;

@@ -26,5 +26,6 @@ pub use image::RgbImage;
 pub use load::{Limits, LoadedImage, load_bytes, load_path};
 pub use mask::{MIN_BACKDROP_SHARE, mask_box};
 pub use preprocess::{
-    BlockPlanes, InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid, push_chw,
+    BackgroundView, BlockPlanes, InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid,
+    push_chw,
 };

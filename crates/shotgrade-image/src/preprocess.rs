@@ -12,8 +12,10 @@ pub const LETTERBOX_FILL: u8 = 114;
 /// Input side lengths of the three networks (all inputs are square).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputSpec {
-    /// Background network: squash-resized RGB.
+    /// Background model: side of its square RGB input.
     pub background: u32,
+    /// How the photo becomes the background model's input ([`BackgroundView`]).
+    pub background_view: BackgroundView,
     /// The background input's per-block planes after the RGB image ([`push_block_planes`]),
     /// or `None` for the plain `3 × S × S` input. Set from the background network's config.
     pub background_blocks: Option<BlockPlanes>,
@@ -27,6 +29,18 @@ pub struct InputSpec {
     /// native-resolution centre crop (detail view, for noise and blur) side by side, so the
     /// input is `3 × S × 2S`.
     pub experience: u32,
+}
+
+/// How the background model sees the photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackgroundView {
+    /// Squash-resized to the square, aspect ignored (the from-scratch networks).
+    #[default]
+    Squash,
+    /// Scaled to fit, aspect kept, centred on white padding: how the pretrained trunk's head
+    /// was fitted (an ImageNet trunk has seen objects in their proportions; white padding
+    /// reads as the white margin a packshot would have, not as a grey bar).
+    LetterboxWhite,
 }
 
 /// Per-block statistics of native pixels appended to the background input
@@ -101,9 +115,14 @@ impl Preprocessor {
 
     /// Scales `src` to fit a `size × size` canvas, aspect kept, centred on grey padding.
     pub fn letterbox(&mut self, src: &RgbImage, size: u32) -> (RgbImage, Letterbox) {
+        self.letterbox_on(src, size, LETTERBOX_FILL)
+    }
+
+    /// [`Self::letterbox`] on padding of grey level `fill`.
+    pub fn letterbox_on(&mut self, src: &RgbImage, size: u32, fill: u8) -> (RgbImage, Letterbox) {
         let lb = Letterbox::new(src.width(), src.height(), size);
         let scaled = self.squash(src, lb.scaled_width, lb.scaled_height);
-        let mut canvas = RgbImage::from_pixel(size, size, image::Rgb([LETTERBOX_FILL; 3]));
+        let mut canvas = RgbImage::from_pixel(size, size, image::Rgb([fill; 3]));
         image::imageops::replace(&mut canvas, &scaled, lb.pad_x as i64, lb.pad_y as i64);
         (canvas, lb)
     }
@@ -124,14 +143,18 @@ impl Preprocessor {
         image::imageops::crop_imm(src, x, y, size, size).to_image()
     }
 
-    /// The background network's input: squash-resized, `3 × S × S`; with
+    /// The background model's input: `3 × S × S` as [`InputSpec::background_view`] says; with
     /// [`InputSpec::background_blocks`] followed by the block planes ([`push_block_planes`]):
     /// `6 × S × S` with the medians, `9 × S × S` with the spreads too.
     pub fn background_input(&mut self, src: &RgbImage) -> Vec<f32> {
         let side = self.spec.background;
         let planes = 3 + self.spec.background_blocks.map_or(0, |b| b.count());
         let mut out = Vec::with_capacity((planes * side * side) as usize);
-        push_chw(&self.squash(src, side, side), &mut out);
+        let view = match self.spec.background_view {
+            BackgroundView::Squash => self.squash(src, side, side),
+            BackgroundView::LetterboxWhite => self.letterbox_on(src, side, 255).0,
+        };
+        push_chw(&view, &mut out);
         if let Some(blocks) = self.spec.background_blocks {
             push_block_planes(src, side, blocks, &mut out);
         }
@@ -290,6 +313,7 @@ mod tests {
 
     const SPEC: InputSpec = InputSpec {
         background: 32,
+        background_view: BackgroundView::Squash,
         background_blocks: None,
         backdrop: false,
         position: 64,
@@ -304,6 +328,26 @@ mod tests {
         assert_eq!(inputs.position.len(), 3 * 64 * 64);
         assert_eq!(inputs.experience.len(), 3 * 48 * 96);
         assert!(inputs.background.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    /// The trunk's view: aspect kept, white padding, the photo centred.
+    #[test]
+    fn letterbox_white_view_pads_with_white() {
+        let img = RgbImage::from_pixel(300, 100, Rgb([255, 0, 0]));
+        let spec = InputSpec {
+            background_view: BackgroundView::LetterboxWhite,
+            ..SPEC
+        };
+        let input = Preprocessor::new(spec).background_input(&img);
+        let plane = 32 * 32;
+        let at = |c: usize, x: usize, y: usize| input[c * plane + y * 32 + x];
+        // Top padding rows are white in every channel, the centre row is the red photo.
+        assert_eq!([at(0, 16, 0), at(1, 16, 0), at(2, 16, 0)], [1.0; 3]);
+        assert_eq!(
+            [at(0, 16, 16), at(1, 16, 16), at(2, 16, 16)],
+            [1.0, 0.0, 0.0]
+        );
+        assert_eq!(input.len(), 3 * plane);
     }
 
     /// Golden test of the median planes: a white backdrop under clipped noise keeps median 255

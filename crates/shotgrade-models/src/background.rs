@@ -10,7 +10,9 @@ use burn::tensor::activation::{relu, sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
 
 use shotgrade_core::BackgroundClass;
-use shotgrade_image::{BACKDROP_FEATURES, BlockPlanes};
+use shotgrade_image::{BACKDROP_FEATURES, BackgroundView, BlockPlanes};
+
+use crate::pretrained_background::{TRUNK_SIDE_STEP, TrunkBackground};
 
 use crate::blocks::{Bottleneck3x3, Bottleneck5x5, Chw, Macs, bn, conv};
 
@@ -68,6 +70,13 @@ pub struct BackgroundNetConfig {
     /// [`Self::backdrop_level`]'s MLP. `None`: no trees.
     #[config(default = "None")]
     pub backdrop_trees: Option<usize>,
+    /// Whether the model is the pretrained trunk with a linear head
+    /// ([`crate::TrunkBackground`]) instead of this from-scratch network: the file then holds
+    /// `trunk.…` tensors, the input is the photo letterboxed on white at [`Self::input_size`]
+    /// (a multiple of 32) and the head also reads the backdrop statistics; the shape fields
+    /// above are unused. `None`: the from-scratch network (every file written before it).
+    #[config(default = "None")]
+    pub pretrained_trunk: Option<bool>,
 }
 
 /// Classifies the background of a product photo into the [`shotgrade_core::BackgroundClass`]es.
@@ -158,11 +167,38 @@ impl BackgroundNetConfig {
     /// The networks of a [`BackgroundEnsemble`] of this config ([`Self::snapshots`]), each
     /// freshly initialised.
     pub fn init_ensemble(&self, device: &Device) -> BackgroundEnsemble {
+        if self.is_pretrained() {
+            return BackgroundEnsemble {
+                members: Vec::new(),
+                level: None,
+                trunk: Some(TrunkBackground::init(self.classes, device)),
+            };
+        }
         BackgroundEnsemble {
             members: (0..self.snapshot_count())
                 .map(|_| self.init(device))
                 .collect(),
             level: self.backdrop_level.map(|w| BackdropLevel::new(w, device)),
+            trunk: None,
+        }
+    }
+
+    /// Whether this is the pretrained-trunk model ([`Self::pretrained_trunk`]).
+    pub fn is_pretrained(&self) -> bool {
+        self.pretrained_trunk == Some(true)
+    }
+
+    /// Whether the model reads the backdrop statistics: a second stage or the trunk's head.
+    pub fn needs_statistics(&self) -> bool {
+        self.has_second_stage() || self.is_pretrained()
+    }
+
+    /// How the photo becomes this model's input.
+    pub fn view(&self) -> BackgroundView {
+        if self.is_pretrained() {
+            BackgroundView::LetterboxWhite
+        } else {
+            BackgroundView::Squash
         }
     }
 
@@ -208,6 +244,27 @@ impl BackgroundNetConfig {
 
     /// Checks that the input size fits the network's strides.
     pub fn validate(&self) -> Result<(), String> {
+        if self.is_pretrained() {
+            let plain = self.backdrop_level.is_none()
+                && self.backdrop_trees.is_none()
+                && self.snapshots.is_none()
+                && !self.has_median_colours();
+            if !plain {
+                return Err(
+                    "the pretrained-trunk background model has no second stage, \
+                            snapshots or block planes"
+                        .into(),
+                );
+            }
+            if self.input_size == 0 || !self.input_size.is_multiple_of(TRUNK_SIDE_STEP) {
+                return Err(format!(
+                    "the pretrained trunk's input_size must be a positive multiple of \
+                     {TRUNK_SIDE_STEP}, got {}",
+                    self.input_size
+                ));
+            }
+            return Ok(());
+        }
         if self.backdrop_level == Some(0) || self.backdrop_trees == Some(0) {
             return Err(
                 "background backdrop_level and backdrop_trees must be at least 1 when set".into(),
@@ -388,6 +445,9 @@ pub struct BackgroundEnsemble {
     pub members: Vec<BackgroundNet>,
     /// The second stage, with [`BackgroundNetConfig::backdrop_level`].
     pub level: Option<BackdropLevel>,
+    /// The pretrained-trunk model, with [`BackgroundNetConfig::pretrained_trunk`] (then
+    /// `members` is empty and there is no second stage).
+    pub trunk: Option<TrunkBackground>,
 }
 
 impl BackgroundEnsemble {
@@ -396,12 +456,18 @@ impl BackgroundEnsemble {
         BackgroundEnsemble {
             members: vec![net],
             level: None,
+            trunk: None,
         }
     }
 
     /// Mean class probabilities of the members, without the second stage.
-    /// `[B, C, S, S] → [B, classes]`
+    /// `[B, C, S, S] → [B, classes]`. The trunk model gets all-zero backdrop statistics here
+    /// (for timing and shape checks; grading goes through [`Self::classify`]).
     pub fn probabilities(&self, x: Tensor<4>) -> Tensor<2> {
+        if let Some(trunk) = &self.trunk {
+            let statistics = Tensor::zeros([x.dims()[0], BACKDROP_FEATURES], &x.device());
+            return trunk.probabilities(x, statistics);
+        }
         BackgroundNet::ensemble_probabilities(&self.members, x)
     }
 
@@ -409,6 +475,9 @@ impl BackgroundEnsemble {
     /// by the second stage when the model has one and `statistics` (`[B, BACKDROP_FEATURES]`)
     /// are given. `[B, C, S, S] → [B, classes]`
     pub fn classify(&self, x: Tensor<4>, statistics: Option<Tensor<2>>) -> Tensor<2> {
+        if let (Some(trunk), Some(s)) = (&self.trunk, &statistics) {
+            return trunk.probabilities(x, s.clone());
+        }
         let p = self.probabilities(x);
         match (&self.level, statistics) {
             (Some(level), Some(s)) => level.split(p, s),
@@ -420,6 +489,7 @@ impl BackgroundEnsemble {
     /// one image.
     pub fn macs(&self, input_size: usize) -> u64 {
         let level = self.level.as_ref().map_or(0, BackdropLevel::macs);
-        self.members.iter().map(|m| m.macs(input_size)).sum::<u64>() + level
+        let trunk = self.trunk.as_ref().map_or(0, |t| t.macs(input_size));
+        trunk + self.members.iter().map(|m| m.macs(input_size)).sum::<u64>() + level
     }
 }

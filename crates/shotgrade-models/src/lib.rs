@@ -9,6 +9,7 @@ pub mod background;
 pub mod blocks;
 pub mod experience;
 pub mod position;
+pub mod pretrained_background;
 pub mod trunk;
 pub mod weights;
 
@@ -21,6 +22,7 @@ pub use background::{BackdropLevel, BackgroundEnsemble, BackgroundNet, Backgroun
 pub use burn::tensor::Device;
 pub use experience::{ExperienceNet, ExperienceNetConfig, ExperienceOutput};
 pub use position::{PositionNet, PositionNetConfig, PositionOutput};
+pub use pretrained_background::TrunkBackground;
 pub use weights::{NetKind, WeightsError, WeightsHeader};
 
 use burn::config::Config;
@@ -48,8 +50,9 @@ impl ModelConfigs {
     pub fn input_spec(&self) -> shotgrade_image::InputSpec {
         shotgrade_image::InputSpec {
             background: self.background.input_size as u32,
+            background_view: self.background.view(),
             background_blocks: self.background.block_planes(),
-            backdrop: self.background.has_second_stage(),
+            backdrop: self.background.needs_statistics(),
             position: self.position.input_size as u32,
             experience: self.experience.input_size as u32,
         }
@@ -289,8 +292,10 @@ impl Models {
             "background buffer has the wrong size"
         );
         let has_statistics = backdrop.len() == n * shotgrade_image::BACKDROP_FEATURES;
-        // Only an MLP stage runs on tensors; trees read the statistics directly.
-        let statistics = (self.background.level.is_some() && has_statistics).then(|| {
+        // Only an MLP stage and the trunk's head run on tensors; trees read the statistics
+        // directly.
+        let on_tensors = self.background.level.is_some() || self.background.trunk.is_some();
+        let statistics = (on_tensors && has_statistics).then(|| {
             Tensor::<2>::from_data(
                 TensorData::new(backdrop.to_vec(), [n, shotgrade_image::BACKDROP_FEATURES]),
                 &self.device,
@@ -462,6 +467,9 @@ impl Network for BackgroundNet {
         config.init(device)
     }
     fn check(config: &Self::Config) -> Result<(), String> {
+        if config.is_pretrained() {
+            return Err("it holds the pretrained-trunk model, not the from-scratch network".into());
+        }
         match (config.snapshots, config.has_second_stage()) {
             (Some(n), _) => Err(format!(
                 "it holds a snapshot ensemble of {n} networks, not one network (score and \
@@ -516,7 +524,8 @@ impl Network for BackgroundEnsemble {
         file: &str,
         device: &Device,
     ) -> Result<Self, WeightsError> {
-        if config.snapshots.is_none() && config.backdrop_level.is_none() {
+        if config.snapshots.is_none() && config.backdrop_level.is_none() && !config.is_pretrained()
+        {
             return BackgroundNet::load(config, bytes, file, device).map(Self::single);
         }
         build_and_load(config, bytes, file, device)

@@ -412,6 +412,7 @@ fn background_ensemble_averages_members_and_round_trips() {
     let pair = BackgroundEnsemble {
         members: vec![a.clone(), b],
         level: None,
+        trunk: None,
     };
     let mean: Vec<f32> = pa.iter().zip(&pb).map(|(p, q)| (p + q) / 2.0).collect();
     let pp = values(pair.probabilities(x.clone()));
@@ -554,6 +555,64 @@ fn backdrop_level_splits_white_and_solid_only() {
     assert_eq!(
         background_config_without("backdrop_level"),
         BackgroundNetConfig::new()
+    );
+}
+
+/// The pretrained-trunk model: its config asks for the letterboxed view and the statistics,
+/// refuses sides off the trunk's stride and second stages, travels through a weights
+/// directory with the same outputs, and its head reads the statistics.
+#[test]
+fn the_pretrained_trunk_model_round_trips_and_reads_the_statistics() {
+    use shotgrade_image::{BACKDROP_FEATURES, BackgroundView};
+    let config = BackgroundNetConfig::new()
+        .with_input_size(64)
+        .with_pretrained_trunk(Some(true));
+    config.validate().expect("64 is a multiple of 32");
+    for bad in [
+        config.clone().with_input_size(48),
+        config.clone().with_backdrop_trees(Some(3)),
+        config.clone().with_snapshots(Some(2)),
+    ] {
+        assert!(bad.validate().is_err(), "{bad}");
+    }
+    let configs = ModelConfigs {
+        background: config,
+        ..ModelConfigs::default()
+    };
+    let spec = configs.input_spec();
+    assert!(spec.backdrop);
+    assert_eq!(spec.background_view, BackgroundView::LetterboxWhite);
+    let models = Models::untrained(configs.clone(), &device());
+    assert!(models.background.members.is_empty());
+    let dir = tempfile::tempdir().expect("tempdir");
+    models.save_dir(dir.path(), true, &[]).expect("save");
+    let loaded = Models::load_dir(dir.path(), &device()).expect("load");
+    assert_eq!(loaded.configs.background, configs.background);
+    assert!(loaded.background.trunk.is_some());
+    // The trunk model is not a from-scratch network: loading it as one is refused.
+    let file = dir.path().join(NetKind::Background.file_name());
+    assert!(load_net::<BackgroundNet>(&file, &device()).is_err());
+
+    let mut b = batch(&loaded, 2);
+    let rows = |v: f32| vec![v; 2 * BACKDROP_FEATURES];
+    b.backdrop = rows(0.0);
+    let before = models.infer(&b);
+    let after = loaded.infer(&b);
+    for (x, y) in before.iter().zip(&after) {
+        for (p, q) in x
+            .background_probabilities
+            .iter()
+            .zip(&y.background_probabilities)
+        {
+            assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        }
+        assert!((x.background_probabilities.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    }
+    b.backdrop = rows(3.0);
+    let moved = loaded.infer(&b);
+    assert_ne!(
+        moved[0].background_probabilities,
+        after[0].background_probabilities
     );
 }
 

@@ -105,6 +105,11 @@ const STEM_CHANNELS: usize = 32;
 pub struct EfficientNetLite0Config {
     #[config(default = 1000)]
     pub classes: usize,
+    /// Whether the 1×1 head convolution and the classifier are built. Without them the
+    /// network ends at stage 7: what a head on the stage features needs, and ~1.7 M fewer
+    /// parameters to ship.
+    #[config(default = true)]
+    pub with_head: bool,
 }
 
 fn conv(
@@ -181,9 +186,10 @@ pub struct EfficientNetLite0 {
     pub conv_stem: Conv2d,
     pub bn0: BatchNorm,
     pub blocks: Vec<MbConv>,
-    pub conv_head: Conv2d,
-    pub bn1: BatchNorm,
-    pub fc: Linear,
+    /// The head and classifier: absent without [`EfficientNetLite0Config::with_head`].
+    pub conv_head: Option<Conv2d>,
+    pub bn1: Option<BatchNorm>,
+    pub fc: Option<Linear>,
 }
 
 impl EfficientNetLite0Config {
@@ -209,9 +215,13 @@ impl EfficientNetLite0Config {
             conv_stem: conv(3, STEM_CHANNELS, 3, 2, 1, device),
             bn0: bn(STEM_CHANNELS, device),
             blocks,
-            conv_head: conv(cin, HEAD_CHANNELS, 1, 1, 1, device),
-            bn1: bn(HEAD_CHANNELS, device),
-            fc: LinearConfig::new(HEAD_CHANNELS, self.classes).init(device),
+            conv_head: self
+                .with_head
+                .then(|| conv(cin, HEAD_CHANNELS, 1, 1, 1, device)),
+            bn1: self.with_head.then(|| bn(HEAD_CHANNELS, device)),
+            fc: self
+                .with_head
+                .then(|| LinearConfig::new(HEAD_CHANNELS, self.classes).init(device)),
         }
     }
 }
@@ -221,34 +231,81 @@ pub struct TrunkOutputs {
     /// The stem's output and each of the seven stages' outputs, `[N, C, H, W]`: strides 2, 2,
     /// 4, 8, 16, 16, 32, 32.
     pub stages: Vec<Tensor<4>>,
-    /// The head's features, average-pooled: `[N, 1280]`.
-    pub pooled_head: Tensor<2>,
+    /// The head's features, average-pooled: `[N, 1280]`; `None` for a network without its
+    /// head.
+    pub pooled_head: Option<Tensor<2>>,
 }
 
 impl EfficientNetLite0 {
     /// Every stage's output and the pooled head features of `input` (`[N, 3, H, W]`,
     /// normalised by [`normalise`]; H and W multiples of 32 give TensorFlow's exact padding).
     pub fn features(&self, input: Tensor<4>) -> TrunkOutputs {
+        let stages = self.stages(input, STAGES.len());
+        let pooled_head = match (&self.conv_head, &self.bn1, stages.last()) {
+            (Some(conv), Some(bn), Some(x)) => {
+                Some(global_average(relu6(bn.forward(conv.forward(x.clone())))))
+            }
+            _ => None,
+        };
+        TrunkOutputs {
+            stages,
+            pooled_head,
+        }
+    }
+
+    /// The stem's output and the outputs of stages 1 to `last` (at most 7), in order; the
+    /// later stages are not computed.
+    pub fn stages(&self, input: Tensor<4>, last: usize) -> Vec<Tensor<4>> {
         let mut x = relu6(self.bn0.forward(self.conv_stem.forward(input)));
         let mut stages = vec![x.clone()];
         let mut block = 0;
-        for stage in &STAGES {
+        for stage in STAGES.iter().take(last) {
             for _ in 0..stage.repeats {
                 x = self.blocks[block].forward(x);
                 block += 1;
             }
             stages.push(x.clone());
         }
-        let head = relu6(self.bn1.forward(self.conv_head.forward(x)));
-        TrunkOutputs {
-            stages,
-            pooled_head: global_average(head),
-        }
+        stages
     }
 
-    /// ImageNet logits, `[N, classes]` (dropout is the identity at inference).
-    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(self.features(input).pooled_head)
+    /// ImageNet logits, `[N, classes]` (dropout is the identity at inference); `None` for a
+    /// network without its head.
+    pub fn forward(&self, input: Tensor<4>) -> Option<Tensor<2>> {
+        let pooled = self.features(input).pooled_head?;
+        self.fc.as_ref().map(|fc| fc.forward(pooled))
+    }
+
+    /// The same network without its head convolution and classifier.
+    pub fn without_head(mut self) -> Self {
+        self.conv_head = None;
+        self.bn1 = None;
+        self.fc = None;
+        self
+    }
+
+    /// Multiply–accumulates of the stem and stages 1 to `last` for one `side × side` input.
+    pub fn stage_macs(&self, side: usize, last: usize) -> u64 {
+        let mut hw = side.div_ceil(2);
+        let mut macs = (hw * hw * STEM_CHANNELS * 3 * 9) as u64;
+        let mut cin = STEM_CHANNELS;
+        for stage in STAGES.iter().take(last) {
+            for i in 0..stage.repeats {
+                let stride = if i == 0 { stage.stride } else { 1 };
+                let mid = cin * stage.expand;
+                let expand = if stage.expand == 1 {
+                    0
+                } else {
+                    hw * hw * cin * mid
+                };
+                hw = hw.div_ceil(stride);
+                let depthwise = hw * hw * mid * stage.kernel * stage.kernel;
+                let project = hw * hw * mid * stage.out;
+                macs += (expand + depthwise + project) as u64;
+                cin = stage.out;
+            }
+        }
+        macs
     }
 }
 
@@ -288,10 +345,20 @@ mod tests {
                 [1, 320, 7, 7],
             ]
         );
-        assert_eq!(out.pooled_head.dims(), [1, HEAD_CHANNELS]);
+        assert_eq!(out.pooled_head.map(|t| t.dims()), Some([1, HEAD_CHANNELS]));
         // The reference .pth's 4,652,008 learnable parameters plus the batch norms' running
         // means and variances (burn counts those too): 4,694,024 floats.
         assert_eq!(net.num_params(), 4_694_024);
+        // Published: ~0.4 G multiply–adds at 224 px for the whole network; the stages alone
+        // leave out the head convolution (7·7·320·1280 ≈ 20 M) and the classifier.
+        let macs = net.stage_macs(224, 7);
+        assert!((350_000_000..400_000_000).contains(&macs), "{macs}");
+        let headless = net.without_head();
+        assert!(
+            headless
+                .forward(Tensor::zeros([1, 3, 32, 32], &device))
+                .is_none()
+        );
         assert_eq!(normalise(127), 0.0);
         assert_eq!(normalise(255), 1.0);
     }

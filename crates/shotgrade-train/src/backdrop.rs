@@ -397,6 +397,7 @@ pub fn train_backdrop(
     let model = shotgrade_models::BackgroundEnsemble {
         members: networks,
         level,
+        trunk: None,
     };
     let path = settings.out.join(NetKind::Background.file_name());
     let mut meta = vec![

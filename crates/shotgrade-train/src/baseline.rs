@@ -132,6 +132,26 @@ impl LinearBaseline {
         }
     }
 
+    /// The classifier as one linear layer on the raw features: `(weights, bias)`, weights
+    /// `classes × features`, with the standardisation folded in (`w·((x − m)·s) + b` =
+    /// `(w·s)·x + (b − Σ w·m·s)`). A class never seen in training gets a bias of −10⁴ instead
+    /// of −∞, so that the layer's output stays finite.
+    pub fn folded(&self) -> (Vec<Vec<f32>>, Vec<f32>) {
+        let mut weights = Vec::with_capacity(self.weights.len());
+        let mut bias = Vec::with_capacity(self.weights.len());
+        for w in &self.weights {
+            let features = w.len() - 1;
+            let row: Vec<f32> = (0..features).map(|i| w[i] * self.scale[i]).collect();
+            let shift: f32 = (0..features)
+                .map(|i| w[i] * self.mean[i] * self.scale[i])
+                .sum();
+            let b = w[features] - shift;
+            bias.push(if b.is_finite() { b } else { -1e4 });
+            weights.push(row);
+        }
+        (weights, bias)
+    }
+
     /// The most probable class of `features`.
     pub fn predict(&self, features: &[f32]) -> usize {
         let mut logits = vec![0.0f32; self.weights.len()];
@@ -169,5 +189,21 @@ mod tests {
             assert_ne!(model.predict(&x), 3, "{x:?}");
         }
         assert!(LinearBaseline::fit(&[], 2, &BaselineSettings::default()).is_none());
+
+        // The folded layer gives the same logits' argmax on the raw features.
+        let (weights, bias) = model.folded();
+        assert_eq!(weights.len(), 4);
+        assert!(bias.iter().all(|b| b.is_finite()));
+        for (x, _) in examples.iter().chain(&[(vec![1.7, 2500.0], 0)]) {
+            let logits: Vec<f32> = weights
+                .iter()
+                .zip(&bias)
+                .map(|(w, b)| b + w.iter().zip(x).map(|(a, v)| a * v).sum::<f32>())
+                .collect();
+            let best = (0..4)
+                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+                .unwrap_or(0);
+            assert_eq!(best, model.predict(x), "{x:?}");
+        }
     }
 }

@@ -33,8 +33,9 @@ pub fn preprocessor(size: u32) -> Preprocessor {
 /// config asks for them).
 pub fn background_preprocessor(config: &BackgroundNetConfig) -> Preprocessor {
     Preprocessor::new(InputSpec {
+        background_view: config.view(),
         background_blocks: config.block_planes(),
-        backdrop: config.has_second_stage(),
+        backdrop: config.needs_statistics(),
         ..spec(config.input_size as u32)
     })
 }
@@ -42,6 +43,7 @@ pub fn background_preprocessor(config: &BackgroundNetConfig) -> Preprocessor {
 fn spec(size: u32) -> InputSpec {
     InputSpec {
         background: size,
+        background_view: shotgrade_image::BackgroundView::Squash,
         background_blocks: None,
         backdrop: false,
         position: size,

@@ -86,7 +86,11 @@ pub fn load_background_members(
     }
     let config = shape.ok_or_else(|| TrainError::Settings("no background weights given".into()))?;
     Ok(LoadedMembers {
-        ensemble: BackgroundEnsemble { members, level },
+        ensemble: BackgroundEnsemble {
+            members,
+            level,
+            trunk: None,
+        },
         config,
         steps,
         trees,

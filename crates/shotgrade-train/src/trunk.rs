@@ -115,6 +115,18 @@ pub fn fetch_weights(cache: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf,
     Ok(pth)
 }
 
+/// The background model on the ImageNet trunk (its head convolution and classifier dropped),
+/// with an untrained linear head.
+pub fn imagenet_background(
+    pth: &Path,
+    device: &Device,
+) -> Result<shotgrade_models::TrunkBackground, TrainError> {
+    let mut model =
+        shotgrade_models::TrunkBackground::init(shotgrade_core::BACKGROUND_CLASSES.len(), device);
+    model.trunk = load_imagenet_trunk(pth, device)?.without_head();
+    Ok(model)
+}
+
 /// The trunk with the ImageNet weights of `pth` (the package's legacy `.pth`): names lose their
 /// leading underscores (`_blocks.3._bn1.weight` → `blocks.3.bn1.weight`), burn's PyTorch adapter
 /// renames batch-norm weights and transposes the linear layer; every tensor of the network must
@@ -224,7 +236,9 @@ pub fn top5_check(
             &shotgrade_image::Limits::default(),
         )
         .map_err(|e| fail(format!("{}: {e}", row.path)))?;
-        let logits = net.forward(letterboxed_input(&img.rgb, 224, device));
+        let logits = net
+            .forward(letterboxed_input(&img.rgb, 224, device))
+            .ok_or_else(|| fail("the network has no classifier"))?;
         let probabilities: Vec<f32> = burn::tensor::activation::softmax(logits, 1)
             .into_data()
             .try_to_vec::<f32>()

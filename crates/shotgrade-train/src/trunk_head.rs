@@ -1,4 +1,4 @@
-//! A background classifier on the pretrained trunk's features: the photos labelled by eye go
+//! The pretrained-trunk background model's head, fitted: the photos labelled by eye go
 //! through the frozen trunk once, their pooled features (and the border band's statistics) are
 //! kept, and a linear softmax head is fitted on the `train` part and chosen on `validation`.
 //!
@@ -6,35 +6,39 @@
 //! frozen ImageNet trunk plus a regularised linear layer is the transfer baseline every larger
 //! head must beat, and it fits in seconds once the features are computed.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 use shotgrade_core::{BACKGROUND_CLASSES, BackgroundClass};
-use shotgrade_image::Limits;
-use shotgrade_models::trunk::{EfficientNetLite0, global_average};
+use shotgrade_image::{BACKDROP_FEATURES, BackgroundView, InputSpec, Limits, Preprocessor};
+use shotgrade_models::TrunkBackground;
 use shotgrade_synth::labels::{LabelledPhoto, Part, load_labelled};
 use std::path::Path;
 
 use crate::baseline::{BaselineSettings, LinearBaseline};
 use crate::error::TrainError;
-use crate::trunk::letterboxed_input;
 
-/// Which of the trunk's outputs a head reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrunkCut {
-    /// The last MBConv block's 320 channels, average-pooled.
-    Stage7,
-    /// The 1280-channel head convolution, average-pooled.
-    Head,
-    /// Stages 5, 6 and 7 (112 + 192 + 320 channels), each average-pooled.
-    Stages567,
-}
-
-/// How photos become head inputs: the letterbox side, the trunk's cut, and whether each
-/// `train` photo is also added mirrored.
+/// How photos become head inputs: the input side, the view (letterboxed on white, as the
+/// shipped model reads photos, or squashed), and whether each `train` photo is also added
+/// mirrored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeatureSettings {
     pub size: u32,
-    pub cut: TrunkCut,
+    pub view: BackgroundView,
     pub mirror_train: bool,
+}
+
+impl FeatureSettings {
+    /// The preprocessing of the model's input: the grader's own, so that the head is fitted on
+    /// exactly what it will see.
+    fn preprocessor(&self) -> Preprocessor {
+        Preprocessor::new(InputSpec {
+            background: self.size,
+            background_view: self.view,
+            background_blocks: None,
+            backdrop: true,
+            position: self.size,
+            experience: self.size,
+        })
+    }
 }
 
 /// One labelled photo's features.
@@ -44,34 +48,69 @@ pub struct PhotoFeatures {
     pub source: String,
     pub part: Part,
     pub class: BackgroundClass,
-    pub trunk: Vec<f32>,
-    pub border: Vec<f32>,
+    /// The model's head input: pooled trunk stages, then the backdrop statistics.
+    pub features: Vec<f32>,
 }
 
-/// The trunk features (at `cut`, letterboxed to `size` px) and border statistics of every
-/// labelled photo with a background class (with `mirror_train`, each `train` photo also
-/// mirrored left to right); photos that do not decode are skipped.
+impl PhotoFeatures {
+    /// The head input without the backdrop statistics (the trunk's part alone).
+    pub fn trunk(&self) -> &[f32] {
+        &self.features[..self.features.len() - BACKDROP_FEATURES]
+    }
+
+    /// The backdrop statistics alone.
+    pub fn border(&self) -> &[f32] {
+        &self.features[self.features.len() - BACKDROP_FEATURES..]
+    }
+}
+
+/// The head inputs of every labelled photo with a background class (with `mirror_train`, each
+/// `train` photo also mirrored left to right); photos that do not decode are skipped.
 pub fn labelled_features(
-    net: &EfficientNetLite0,
+    model: &TrunkBackground,
     labels: &Path,
     assets: &Path,
     settings: FeatureSettings,
     device: &Device,
     log: &mut dyn FnMut(&str),
 ) -> Result<Vec<PhotoFeatures>, TrainError> {
-    let FeatureSettings {
-        size,
-        cut,
-        mirror_train,
-    } = settings;
+    labelled_features_where(
+        model,
+        labels,
+        assets,
+        settings,
+        &|_| true,
+        &mut || true,
+        device,
+        log,
+    )
+}
+
+/// [`labelled_features`] of the photos `wanted` accepts; `keep_going` is asked before each
+/// batch of 16 and ends the pass early when it says no.
+#[allow(clippy::too_many_arguments)]
+pub fn labelled_features_where(
+    model: &TrunkBackground,
+    labels: &Path,
+    assets: &Path,
+    settings: FeatureSettings,
+    wanted: &dyn Fn(&LabelledPhoto) -> bool,
+    keep_going: &mut dyn FnMut() -> bool,
+    device: &Device,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<PhotoFeatures>, TrainError> {
     let photos: Vec<LabelledPhoto> = load_labelled(labels)
         .map_err(|e| TrainError::Settings(format!("real labels: {e}")))?
         .into_iter()
-        .filter(|p| p.background.is_some())
+        .filter(|p| p.background.is_some() && wanted(p))
         .collect();
+    let mut preprocessor = settings.preprocessor();
     let mut out = Vec::with_capacity(photos.len());
     let started = std::time::Instant::now();
     for (chunk_index, chunk) in photos.chunks(16).enumerate() {
+        if !keep_going() {
+            break;
+        }
         let mut loaded: Vec<(&LabelledPhoto, image::RgbImage)> = chunk
             .iter()
             .filter_map(|p| {
@@ -80,7 +119,7 @@ pub fn labelled_features(
                 Some((p, img.rgb))
             })
             .collect();
-        if mirror_train {
+        if settings.mirror_train {
             // A backdrop's class does not depend on the side the product stands on.
             let mirrored: Vec<(&LabelledPhoto, image::RgbImage)> = loaded
                 .iter()
@@ -90,17 +129,17 @@ pub fn labelled_features(
             loaded.extend(mirrored);
         }
         let images: Vec<&image::RgbImage> = loaded.iter().map(|(_, img)| img).collect();
-        for ((p, _), (trunk, border)) in loaded
-            .iter()
-            .zip(batch_features(net, &images, size, cut, device)?)
+        for ((p, _), features) in
+            loaded
+                .iter()
+                .zip(batch_features(model, &mut preprocessor, &images, device)?)
         {
             out.push(PhotoFeatures {
                 path: p.path.clone(),
                 source: p.source.clone(),
                 part: p.part,
                 class: p.background.unwrap_or(BackgroundClass::White),
-                trunk,
-                border,
+                features,
             });
         }
         if chunk_index % 10 == 9 {
@@ -115,63 +154,46 @@ pub fn labelled_features(
     Ok(out)
 }
 
-/// One image's pooled trunk features and border-band statistics.
-pub type ImageFeatures = (Vec<f32>, Vec<f32>);
-
-/// The trunk features at `cut` and the border statistics of each image, letterboxed to `size`.
+/// The head inputs of `images`, prepared as the grader prepares them.
 pub fn batch_features(
-    net: &EfficientNetLite0,
+    model: &TrunkBackground,
+    preprocessor: &mut Preprocessor,
     images: &[&image::RgbImage],
-    size: u32,
-    cut: TrunkCut,
     device: &Device,
-) -> Result<Vec<ImageFeatures>, TrainError> {
+) -> Result<Vec<Vec<f32>>, TrainError> {
     if images.is_empty() {
         return Ok(Vec::new());
     }
-    let inputs: Vec<Tensor<4>> = images
-        .iter()
-        .map(|img| letterboxed_input(img, size, device))
-        .collect();
-    let outputs = net.features(Tensor::cat(inputs, 0));
-    let pooled: Tensor<2> = match cut {
-        TrunkCut::Stage7 => global_average(outputs.stages[7].clone()),
-        TrunkCut::Head => outputs.pooled_head,
-        TrunkCut::Stages567 => Tensor::cat(
-            (5..8)
-                .map(|i| global_average(outputs.stages[i].clone()))
-                .collect(),
-            1,
-        ),
-    };
-    let [_, width] = pooled.dims();
-    let values = pooled
+    let side = preprocessor.spec().background as usize;
+    let mut pixels = Vec::new();
+    let mut statistics = Vec::new();
+    for img in images {
+        pixels.extend(preprocessor.background_input(img));
+        statistics.extend(preprocessor.backdrop_input(img));
+    }
+    let n = images.len();
+    let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, side, side]), device);
+    let s = Tensor::<2>::from_data(TensorData::new(statistics, [n, BACKDROP_FEATURES]), device);
+    let values = model
+        .features(x, s)
         .into_data()
         .try_to_vec::<f32>()
         .map_err(|e| TrainError::Settings(format!("{e:?}")))?;
-    Ok(images
-        .iter()
-        .enumerate()
-        .map(|(i, img)| {
-            (
-                values[i * width..(i + 1) * width].to_vec(),
-                shotgrade_image::backdrop_statistics(img).to_vec(),
-            )
-        })
-        .collect())
+    let width = values.len() / n;
+    Ok(values.chunks(width).map(<[f32]>::to_vec).collect())
 }
 
 /// Features of `count` composites (training seeds from `first_seed`), as `train` examples of
 /// the source `composite`.
 pub fn composite_features(
-    net: &EfficientNetLite0,
+    model: &TrunkBackground,
     assets: &shotgrade_synth::Assets,
     first_seed: u64,
     count: usize,
-    size: u32,
-    cut: TrunkCut,
+    settings: FeatureSettings,
     device: &Device,
 ) -> Result<Vec<PhotoFeatures>, TrainError> {
+    let mut preprocessor = settings.preprocessor();
     let settings = shotgrade_synth::ComposeSettings::default();
     let mut out = Vec::with_capacity(count);
     let seeds: Vec<u64> = (first_seed..first_seed + count as u64).collect();
@@ -181,17 +203,17 @@ pub fn composite_features(
             .map(|&seed| shotgrade_synth::compose(assets, seed, &settings))
             .collect();
         let images: Vec<&image::RgbImage> = samples.iter().map(|s| &s.image).collect();
-        for (s, (trunk, border)) in samples
-            .iter()
-            .zip(batch_features(net, &images, size, cut, device)?)
+        for (s, features) in
+            samples
+                .iter()
+                .zip(batch_features(model, &mut preprocessor, &images, device)?)
         {
             out.push(PhotoFeatures {
                 path: format!("composite/{}", s.label.seed),
                 source: "composite".into(),
                 part: Part::Train,
                 class: s.label.background,
-                trunk,
-                border,
+                features,
             });
         }
     }
@@ -202,10 +224,10 @@ pub fn composite_features(
 pub fn head_input(f: &PhotoFeatures, trunk: bool, border: bool) -> Vec<f32> {
     let mut x = Vec::new();
     if trunk {
-        x.extend(&f.trunk);
+        x.extend(f.trunk());
     }
     if border {
-        x.extend(&f.border);
+        x.extend(f.border());
     }
     x
 }
@@ -274,4 +296,228 @@ pub fn fit_and_score(
         })
         .collect();
     Some((head, scores))
+}
+
+/// `shotgrade train background-trunk`: what it reads, where it writes, how it fits.
+#[derive(Debug, Clone)]
+pub struct TrunkBackgroundSettings {
+    /// The trunk's ImageNet weights (`shotgrade train trunk` fetches them).
+    pub trunk_weights: std::path::PathBuf,
+    /// The labelled real photos (`data/real`): the head is fitted on `train`, its L2 penalty
+    /// chosen on `validation`; `test` photos are not read.
+    pub labels: std::path::PathBuf,
+    pub assets: std::path::PathBuf,
+    /// Output folder: `background.safetensors` and `background-trunk.metrics.json`.
+    pub out: std::path::PathBuf,
+    /// Input side (a multiple of 32).
+    pub size: u32,
+    /// The L2 penalties tried; the best on `validation` is kept (ties: the larger).
+    pub l2: Vec<f32>,
+    /// Add each `train` photo mirrored.
+    pub mirror: bool,
+    /// Ends the run (writing nothing) when it runs out; a run takes minutes, nothing resumes.
+    pub guard: crate::fit::Guard,
+}
+
+impl Default for TrunkBackgroundSettings {
+    fn default() -> Self {
+        TrunkBackgroundSettings {
+            trunk_weights: std::path::PathBuf::new(),
+            labels: "data/real".into(),
+            assets: "../shared/assets".into(),
+            out: "runs/background-trunk".into(),
+            size: 224,
+            l2: vec![1e-3, 3e-3, 1e-2, 3e-2],
+            mirror: false,
+            guard: crate::fit::Guard::default(),
+        }
+    }
+}
+
+/// Validation accuracy of one L2 penalty.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PenaltyScore {
+    pub l2: f32,
+    pub validation_accuracy: f32,
+}
+
+/// What `train background-trunk` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrunkBackgroundReport {
+    pub weights: std::path::PathBuf,
+    pub size: u32,
+    pub train_photos: usize,
+    pub validation_photos: usize,
+    pub tried: Vec<PenaltyScore>,
+    pub l2: f32,
+    pub validation_accuracy: f32,
+    /// Validation accuracy per source: (source, photos, accuracy).
+    pub validation_per_source: Vec<(String, usize, f32)>,
+    pub seconds: f64,
+}
+
+/// Fits the pretrained-trunk background model's head on the `train` photos and writes the
+/// model (trunk and head) as `OUT/background.safetensors`.
+pub fn train_trunk_background(
+    settings: &TrunkBackgroundSettings,
+    log: &mut dyn FnMut(&str),
+) -> Result<TrunkBackgroundReport, TrainError> {
+    use shotgrade_models::{BackgroundEnsemble, BackgroundNetConfig, NetKind};
+    let started = std::time::Instant::now();
+    let config = BackgroundNetConfig::new()
+        .with_input_size(settings.size as usize)
+        .with_pretrained_trunk(Some(true));
+    config
+        .validate()
+        .map_err(|e| TrainError::Settings(format!("--size: {e}")))?;
+    if settings.l2.is_empty() || settings.l2.iter().any(|l| !(*l >= 0.0 && l.is_finite())) {
+        return Err(TrainError::Settings(
+            "--l2 takes one or more penalties ≥ 0".into(),
+        ));
+    }
+    let device = Device::flex();
+    let mut model = crate::trunk::imagenet_background(&settings.trunk_weights, &device)?;
+    let feature_settings = FeatureSettings {
+        size: settings.size,
+        view: config.view(),
+        mirror_train: settings.mirror,
+    };
+    // The test part is never read: only train and validation photos go through the trunk.
+    let features = labelled_features_of(
+        &model,
+        settings,
+        feature_settings,
+        &[Part::Train, Part::Validation],
+        &device,
+        log,
+    )?;
+    let count = |part| features.iter().filter(|f| f.part == part).count();
+    let (train_photos, validation_photos) = (count(Part::Train), count(Part::Validation));
+    if train_photos == 0 || validation_photos == 0 {
+        return Err(TrainError::Settings(format!(
+            "{}: the head needs train and validation photos with a background class",
+            settings.labels.display()
+        )));
+    }
+    let mut tried = Vec::new();
+    let mut best: Option<(LinearBaseline, PartScore, f32)> = None;
+    for &l2 in &settings.l2 {
+        let Some((head, mut scores)) =
+            fit_and_score(&features, true, true, l2, &[Part::Validation])
+        else {
+            continue;
+        };
+        let score = scores.remove(0);
+        log(&format!(
+            "L2 {l2}: validation {:.1} %",
+            100.0 * score.accuracy
+        ));
+        tried.push(PenaltyScore {
+            l2,
+            validation_accuracy: score.accuracy,
+        });
+        if best
+            .as_ref()
+            .is_none_or(|(_, b, _)| score.accuracy >= b.accuracy)
+        {
+            best = Some((head, score, l2));
+        }
+    }
+    let Some((head, score, l2)) = best else {
+        return Err(TrainError::Settings("no head could be fitted".into()));
+    };
+    set_head(&mut model, &head, &device);
+    crate::schedule::create_out_dir(&settings.out)?;
+    let path = settings.out.join(NetKind::Background.file_name());
+    let ensemble = BackgroundEnsemble {
+        members: Vec::new(),
+        level: None,
+        trunk: Some(model),
+    };
+    let meta = vec![
+        ("shotgrade.background.head_l2".to_string(), l2.to_string()),
+        (
+            "shotgrade.background.trunk".to_string(),
+            crate::trunk::PACKAGE.to_string(),
+        ),
+    ];
+    ensemble
+        .save(&config, true, &meta, &path)
+        .map_err(|e| TrainError::Settings(e.to_string()))?;
+    let report = TrunkBackgroundReport {
+        weights: path,
+        size: settings.size,
+        train_photos,
+        validation_photos,
+        tried,
+        l2,
+        validation_accuracy: score.accuracy,
+        validation_per_source: score.per_source,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let json =
+        serde_json::to_string_pretty(&report).map_err(|e| TrainError::Settings(e.to_string()))?;
+    let metrics = settings.out.join("background-trunk.metrics.json");
+    std::fs::write(&metrics, json)
+        .map_err(|e| TrainError::Settings(format!("{}: {e}", metrics.display())))?;
+    Ok(report)
+}
+
+/// [`labelled_features`] of the photos in `parts` only, stopping with an error when the guard
+/// says so.
+fn labelled_features_of(
+    model: &TrunkBackground,
+    settings: &TrunkBackgroundSettings,
+    feature_settings: FeatureSettings,
+    parts: &[Part],
+    device: &Device,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<PhotoFeatures>, TrainError> {
+    let guard = &settings.guard;
+    let mut stopped = None;
+    let features = labelled_features_where(
+        model,
+        &settings.labels,
+        &settings.assets,
+        feature_settings,
+        &|p: &LabelledPhoto| parts.contains(&p.part),
+        &mut || {
+            if let Some(code) = guard.stop_requested() {
+                stopped = Some(format!("stopped by a signal (exit status {code})"));
+            } else if guard.limit.is_some_and(|l| l.left().is_zero()) {
+                stopped = Some("the time limit ran out".to_string());
+            }
+            stopped.is_none()
+        },
+        device,
+        log,
+    )?;
+    match stopped {
+        Some(why) => Err(TrainError::Settings(format!(
+            "{why} while the photos went through the trunk; nothing was written"
+        ))),
+        None => Ok(features),
+    }
+}
+
+/// Writes the fitted linear classifier into the model's head (burn's linear weight is
+/// `inputs × outputs`).
+fn set_head(model: &mut TrunkBackground, head: &LinearBaseline, device: &Device) {
+    use burn::module::Param;
+    let (weights, bias) = head.folded();
+    let (classes, inputs) = (weights.len(), weights.first().map_or(0, Vec::len));
+    let mut w = vec![0.0f32; inputs * classes];
+    for (c, row) in weights.iter().enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            w[i * classes + c] = *v;
+        }
+    }
+    model.head.weight = Param::from_tensor(Tensor::from_data(
+        TensorData::new(w, [inputs, classes]),
+        device,
+    ));
+    model.head.bias = Some(Param::from_tensor(Tensor::from_data(
+        TensorData::new(bias, [classes]),
+        device,
+    )));
 }

@@ -87,10 +87,20 @@ fn check_weight_probes(net: &EfficientNetLite0, probes: &Value) {
         ),
         (
             "_conv_head.weight".into(),
-            values(net.conv_head.weight.val()),
+            values(net.conv_head.as_ref().expect("head").weight.val()),
         ),
         // burn keeps the linear weight as [in, out]; PyTorch as [out, in].
-        ("_fc.weight".into(), values(net.fc.weight.val().transpose())),
+        (
+            "_fc.weight".into(),
+            values(
+                net.fc
+                    .as_ref()
+                    .expect("classifier")
+                    .weight
+                    .val()
+                    .transpose(),
+            ),
+        ),
     ];
     for (i, b) in net.blocks.iter().enumerate() {
         if let Some(c) = &b.expand_conv {
@@ -148,8 +158,9 @@ fn the_port_reproduces_the_original_network() {
         let x = input(&fixtures().join(f["png"].as_str().expect("png")), &device);
         let out = net.features(x);
         let pooled_320 = values(global_average(out.stages[7].clone()));
-        let pooled_1280 = values(out.pooled_head.clone());
-        let logits = values(net.fc.forward(out.pooled_head));
+        let pooled_head = out.pooled_head.expect("the ImageNet network has its head");
+        let pooled_1280 = values(pooled_head.clone());
+        let logits = values(net.fc.as_ref().expect("classifier").forward(pooled_head));
         let d_logits = max_abs_diff(&logits, &floats(&f["logits"]));
         let d_320 = max_abs_diff(&pooled_320, &floats(&f["pooled_320"]));
         let d_1280 = max_abs_diff(&pooled_1280, &floats(&f["pooled_1280"]));

@@ -116,6 +116,15 @@ impl Grader {
         if settings.batch_size == 0 {
             return Err(GradeError::Settings("batch size must be at least 1".into()));
         }
+        if settings.mask_product
+            && models.configs.background.view() != shotgrade_image::BackgroundView::Squash
+        {
+            return Err(GradeError::Settings(
+                "hiding the product (mask_product) needs a background model that squashes the \
+                 photo; the pretrained-trunk model letterboxes it"
+                    .into(),
+            ));
+        }
         models.fold_for_inference();
         let decoder = models.configs.position.decoder();
         Ok(Grader {

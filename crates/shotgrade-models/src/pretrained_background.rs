@@ -1,0 +1,117 @@
+//! The background model on the pretrained trunk: EfficientNet-Lite0's ImageNet features of the
+//! photo (stages 5, 6 and 7, each average-pooled) next to the border band's statistics
+//! (`shotgrade_image::backdrop_statistics`), and one linear layer over them to the classes.
+//!
+//! Why this shape (measured in models/HISTORY.md, "A pretrained trunk with a linear head"):
+//! with a few hundred photos labelled by eye per class, a frozen ImageNet trunk and a
+//! regularised linear layer beat the from-scratch network on the real validation part by
+//! 15 points, and the border statistics beside the trunk features keep the white / off-white
+//! boundary (a pixel level the trunk's features do not carry) the pixels' job. The pooled
+//! 1280-channel head features were worse than the earlier stages, so the trunk ships without
+//! its head convolution and classifier. The layer is fitted on standardised features; the
+//! standardisation is folded into its weights, so the file holds the trunk and one layer.
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Device, Tensor};
+use shotgrade_image::BACKDROP_FEATURES;
+
+use crate::trunk::{EfficientNetLite0, EfficientNetLite0Config, STAGE_CHANNELS, global_average};
+
+/// The trunk stages (1-based, as `EfficientNetLite0::stages` numbers them) whose pooled
+/// outputs the head reads.
+pub const HEAD_STAGES: [usize; 3] = [5, 6, 7];
+/// Input side granularity: the trunk's total stride, so every stage's padding is exact.
+pub const TRUNK_SIDE_STEP: usize = 32;
+
+/// Width of the head's input: the pooled stages, then the backdrop statistics.
+pub const fn head_inputs() -> usize {
+    let mut n = BACKDROP_FEATURES;
+    let mut i = 0;
+    while i < HEAD_STAGES.len() {
+        n += STAGE_CHANNELS[HEAD_STAGES[i] - 1];
+        i += 1;
+    }
+    n
+}
+
+/// The pretrained trunk (without its head) and the linear layer over its pooled stages and the
+/// backdrop statistics.
+#[derive(Module, Debug)]
+pub struct TrunkBackground {
+    pub trunk: EfficientNetLite0,
+    pub head: Linear,
+}
+
+impl TrunkBackground {
+    /// Untrained (the shape a weights file is loaded into).
+    pub fn init(classes: usize, device: &Device) -> Self {
+        TrunkBackground {
+            trunk: EfficientNetLite0Config::new()
+                .with_with_head(false)
+                .init(device),
+            head: LinearConfig::new(head_inputs(), classes).init(device),
+        }
+    }
+
+    /// The head's inputs, `[B, head_inputs()]`, for `x` (`[B, 3, S, S]`, RGB in `[0, 1]` as
+    /// `shotgrade_image::push_chw` writes it) and `statistics` (`[B, BACKDROP_FEATURES]`).
+    pub fn features(&self, x: Tensor<4>, statistics: Tensor<2>) -> Tensor<2> {
+        // The trunk's own scaling, (v − 127) / 128 of the 8-bit value v = 255 x.
+        let x = x.mul_scalar(255.0 / 128.0).sub_scalar(127.0 / 128.0);
+        let last = HEAD_STAGES[HEAD_STAGES.len() - 1];
+        let stages = self.trunk.stages(x, last);
+        let mut parts: Vec<Tensor<2>> = HEAD_STAGES
+            .iter()
+            .map(|&i| global_average(stages[i].clone()))
+            .collect();
+        parts.push(statistics);
+        Tensor::cat(parts, 1)
+    }
+
+    /// Class probabilities. `[B, 3, S, S]` and `[B, BACKDROP_FEATURES]` → `[B, classes]`
+    pub fn probabilities(&self, x: Tensor<4>, statistics: Tensor<2>) -> Tensor<2> {
+        softmax(self.head.forward(self.features(x, statistics)), 1)
+    }
+
+    /// Multiply–accumulates for one `side × side` image.
+    pub fn macs(&self, side: usize) -> u64 {
+        self.trunk
+            .stage_macs(side, HEAD_STAGES[HEAD_STAGES.len() - 1])
+            + crate::linear_macs(&self.head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn features_are_pooled_stages_then_statistics() {
+        let device = Device::flex();
+        let model = TrunkBackground::init(5, &device);
+        assert_eq!(head_inputs(), 112 + 192 + 320 + BACKDROP_FEATURES);
+        let stats: Vec<f32> = (0..2 * BACKDROP_FEATURES).map(|i| i as f32).collect();
+        let statistics = Tensor::<2>::from_data(
+            TensorData::new(stats.clone(), [2, BACKDROP_FEATURES]),
+            &device,
+        );
+        let x = Tensor::<4>::full([2, 3, 64, 64], 0.5, &device);
+        let f = model.features(x.clone(), statistics.clone());
+        assert_eq!(f.dims(), [2, head_inputs()]);
+        let values = f.into_data().try_to_vec::<f32>().expect("f32");
+        // The statistics pass through unchanged at the end of each row.
+        let tail = &values[head_inputs() - BACKDROP_FEATURES..head_inputs()];
+        assert_eq!(tail, &stats[..BACKDROP_FEATURES]);
+        let p = model
+            .probabilities(x, statistics)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        for row in p.chunks(5) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        }
+    }
+}
