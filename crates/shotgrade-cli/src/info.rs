@@ -140,23 +140,29 @@ pub fn models(args: ModelsArgs) -> Result<()> {
             "background",
             {
                 let config = &models.configs.background;
-                let input = match (config.has_median_colours(), config.has_colour_spread()) {
-                    (true, true) => format!("9×{b}×{b} squash+medians+spreads"),
-                    (true, false) => format!("6×{b}×{b} squash+medians"),
-                    _ => format!("3×{b}×{b} squash"),
-                };
-                let input = match models.background.members.len() {
-                    1 => input,
-                    n => format!("{input} ×{n} snapshots"),
-                };
-                match (config.backdrop_level, config.backdrop_trees) {
-                    (Some(w), _) => {
-                        format!("{input} + {BACKDROP_FEATURES} border statistics (MLP, {w})")
+                if config.is_pretrained() {
+                    format!(
+                        "3×{b}×{b} letterbox, EfficientNet-Lite0 + {BACKDROP_FEATURES} border statistics"
+                    )
+                } else {
+                    let input = match (config.has_median_colours(), config.has_colour_spread()) {
+                        (true, true) => format!("9×{b}×{b} squash+medians+spreads"),
+                        (true, false) => format!("6×{b}×{b} squash+medians"),
+                        _ => format!("3×{b}×{b} squash"),
+                    };
+                    let input = match models.background.members.len() {
+                        1 => input,
+                        n => format!("{input} ×{n} snapshots"),
+                    };
+                    match (config.backdrop_level, config.backdrop_trees) {
+                        (Some(w), _) => {
+                            format!("{input} + {BACKDROP_FEATURES} border statistics (MLP, {w})")
+                        }
+                        (None, Some(n)) => {
+                            format!("{input} + {BACKDROP_FEATURES} border statistics ({n} trees)")
+                        }
+                        (None, None) => input,
                     }
-                    (None, Some(n)) => {
-                        format!("{input} + {BACKDROP_FEATURES} border statistics ({n} trees)")
-                    }
-                    (None, None) => input,
                 }
             },
             pb,

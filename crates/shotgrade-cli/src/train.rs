@@ -392,18 +392,22 @@ fn run_with(cmd: TrainCommand, matches: &ArgMatches, stop: Arc<AtomicUsize>) -> 
         TrainCommand::Trunk(a) => serde_json::to_string_pretty(&trunk(&a, &mut log)?)?,
         TrainCommand::BackgroundTrunk(a) => {
             use shotgrade_train::trunk_head::{TrunkBackgroundSettings, train_trunk_background};
-            let pth =
-                shotgrade_train::trunk::fetch_weights(&trunk_cache(a.cache.as_ref())?, &mut log)?;
-            let settings = TrunkBackgroundSettings {
-                trunk_weights: pth,
+            let mut settings = TrunkBackgroundSettings {
+                trunk_weights: Default::default(),
                 labels: a.real_labels,
                 assets: a.assets,
                 out: a.out,
                 size: a.size,
                 l2: a.l2,
                 mirror: a.mirror,
+                composites: a.composites,
+                composite_weight: a.composite_weight,
                 guard: launch.guard(a.time_limit),
             };
+            // Settings are checked before anything is fetched.
+            settings.config()?;
+            settings.trunk_weights =
+                shotgrade_train::trunk::fetch_weights(&trunk_cache(a.cache.as_ref())?, &mut log)?;
             serde_json::to_string_pretty(&train_trunk_background(&settings, &mut log)?)?
         }
         TrainCommand::Ensemble(a) => serde_json::to_string_pretty(

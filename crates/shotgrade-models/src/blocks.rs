@@ -71,7 +71,7 @@ pub(crate) fn bn(channels: usize, device: &Device) -> BatchNorm {
 /// convolution: each output channel's weights scaled by `γ / √(var + ε)` and a bias of
 /// `β − mean · γ / √(var + ε)` (plus the conv's own bias, scaled). Same output up to float
 /// rounding, one pass over the activations fewer.
-fn fold_batch_norm(conv: &Conv2d, bn: &BatchNorm, first: usize) -> Conv2d {
+pub(crate) fn fold_batch_norm(conv: &Conv2d, bn: &BatchNorm, first: usize) -> Conv2d {
     let [cout, ..] = conv.weight.dims();
     let part = |t: Tensor<1>| t.narrow(0, first, cout);
     let scale = part(bn.gamma.val()) / (part(bn.running_var.value()) + bn.epsilon).sqrt();

@@ -213,11 +213,14 @@ impl Models {
         })
     }
 
-    /// Prepares the networks for inference only: folds the position network's batch norms into
-    /// its convolutions (same outputs up to float rounding, faster). Do not save or train
+    /// Prepares the networks for inference only: folds the position network's (and the
+    /// background trunk's) batch norms into their convolutions (same outputs up to float rounding, faster). Do not save or train
     /// models after this.
     pub fn fold_for_inference(&mut self) {
         self.position.fold_batch_norms();
+        if let Some(trunk) = &mut self.background.trunk {
+            trunk.fold_batch_norms();
+        }
     }
 
     /// Writes the three weights files into `dir` (created if needed).

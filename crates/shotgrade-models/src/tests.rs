@@ -717,3 +717,35 @@ fn folded_position_net_matches_the_unfolded_one() {
         "max difference {diff} (outputs up to {scale})"
     );
 }
+
+/// The shipped background trunk folded for inference gives the probabilities it gives
+/// unfolded (its ImageNet batch norms have running variances of exactly 0 in places, the case
+/// where a wrong ε would show).
+#[test]
+fn folded_background_trunk_matches_the_unfolded_one() {
+    let Some(Ok(models)) = Models::embedded(&device()) else {
+        return;
+    };
+    let Some(trunk) = &models.background.trunk else {
+        return;
+    };
+    let side = models.configs.background.input_size;
+    let x = random([2, 3, side, side]);
+    let statistics = Tensor::<2>::random(
+        [2, shotgrade_image::BACKDROP_FEATURES],
+        Distribution::Uniform(0.0, 1.0),
+        &device(),
+    );
+    let features = trunk.features(x.clone(), statistics.clone());
+    let mut folded = trunk.clone();
+    folded.fold_batch_norms();
+    let diff = (folded.features(x, statistics) - features.clone())
+        .abs()
+        .max()
+        .into_scalar::<f32>();
+    let scale = features.abs().max().into_scalar::<f32>();
+    assert!(
+        diff <= 1e-4 * scale.max(1.0),
+        "max difference {diff} (features up to {scale})"
+    );
+}

@@ -24,6 +24,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::activation::relu6;
 use burn::tensor::{Device, Tensor};
 
+use crate::blocks::fold_batch_norm;
+
 /// Batch-norm ε of the TensorFlow checkpoint the weights come from.
 pub const TRUNK_BN_EPSILON: f64 = 1e-3;
 /// Channels after each of the seven stages.
@@ -145,6 +147,20 @@ pub struct MbConv {
     pub bn1: BatchNorm,
     pub project_conv: Conv2d,
     pub bn2: BatchNorm,
+    /// The three convolutions with their batch norms folded in, for inference
+    /// ([`EfficientNetLite0::fold_batch_norms`]); never in a weights file.
+    pub folded: Option<FoldedMbConv>,
+}
+
+/// An [`MbConv`]'s convolutions with the batch norms folded into them (weights scaled, a bias
+/// added): the same outputs up to float rounding, one pass over the activations fewer per
+/// convolution — which matters in the early stages, where the expanded activations of a
+/// batch are far larger than the caches.
+#[derive(Module, Debug)]
+pub struct FoldedMbConv {
+    pub expand: Option<Conv2d>,
+    pub depthwise: Conv2d,
+    pub project: Conv2d,
 }
 
 impl MbConv {
@@ -164,11 +180,21 @@ impl MbConv {
             bn1: bn(mid, device),
             project_conv: conv(mid, cout, 1, 1, 1, device),
             bn2: bn(cout, device),
+            folded: None,
         }
     }
 
     /// `[N, Cin, H, W]` → `[N, Cout, H / stride, W / stride]` (rounded up).
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        if let Some(f) = &self.folded {
+            let mut x = input.clone();
+            if let Some(expand) = &f.expand {
+                x = relu6(expand.forward(x));
+            }
+            x = f.project.forward(relu6(f.depthwise.forward(x)));
+            let keeps_shape = f.depthwise.stride == [1, 1] && x.dims() == input.dims();
+            return if keeps_shape { x + input } else { x };
+        }
         let mut x = input.clone();
         if let (Some(conv), Some(bn)) = (&self.expand_conv, &self.bn0) {
             x = relu6(bn.forward(conv.forward(x)));
@@ -180,11 +206,28 @@ impl MbConv {
     }
 }
 
+impl MbConv {
+    /// Folds the batch norms into the convolutions for inference (see [`FoldedMbConv`]).
+    fn fold_batch_norms(&mut self) {
+        self.folded = Some(FoldedMbConv {
+            expand: match (&self.expand_conv, &self.bn0) {
+                (Some(conv), Some(bn)) => Some(fold_batch_norm(conv, bn, 0)),
+                _ => None,
+            },
+            depthwise: fold_batch_norm(&self.depthwise_conv, &self.bn1, 0),
+            project: fold_batch_norm(&self.project_conv, &self.bn2, 0),
+        });
+    }
+}
+
 /// EfficientNet-Lite0 (see the module docs).
 #[derive(Module, Debug)]
 pub struct EfficientNetLite0 {
     pub conv_stem: Conv2d,
     pub bn0: BatchNorm,
+    /// The stem with its batch norm folded in ([`Self::fold_batch_norms`]); never in a
+    /// weights file.
+    pub folded_stem: Option<Conv2d>,
     pub blocks: Vec<MbConv>,
     /// The head and classifier: absent without [`EfficientNetLite0Config::with_head`].
     pub conv_head: Option<Conv2d>,
@@ -214,6 +257,7 @@ impl EfficientNetLite0Config {
         EfficientNetLite0 {
             conv_stem: conv(3, STEM_CHANNELS, 3, 2, 1, device),
             bn0: bn(STEM_CHANNELS, device),
+            folded_stem: None,
             blocks,
             conv_head: self
                 .with_head
@@ -256,7 +300,10 @@ impl EfficientNetLite0 {
     /// The stem's output and the outputs of stages 1 to `last` (at most 7), in order; the
     /// later stages are not computed.
     pub fn stages(&self, input: Tensor<4>, last: usize) -> Vec<Tensor<4>> {
-        let mut x = relu6(self.bn0.forward(self.conv_stem.forward(input)));
+        let mut x = relu6(match &self.folded_stem {
+            Some(stem) => stem.forward(input),
+            None => self.bn0.forward(self.conv_stem.forward(input)),
+        });
         let mut stages = vec![x.clone()];
         let mut block = 0;
         for stage in STAGES.iter().take(last) {
@@ -274,6 +321,16 @@ impl EfficientNetLite0 {
     pub fn forward(&self, input: Tensor<4>) -> Option<Tensor<2>> {
         let pooled = self.features(input).pooled_head?;
         self.fc.as_ref().map(|fc| fc.forward(pooled))
+    }
+
+    /// Folds every batch norm of the stem and the blocks into its convolution, for inference
+    /// only (the running statistics are fixed then): same outputs up to float rounding,
+    /// faster. Do not train or save a folded network.
+    pub fn fold_batch_norms(&mut self) {
+        self.folded_stem = Some(fold_batch_norm(&self.conv_stem, &self.bn0, 0));
+        for block in &mut self.blocks {
+            block.fold_batch_norms();
+        }
     }
 
     /// The same network without its head convolution and classifier.

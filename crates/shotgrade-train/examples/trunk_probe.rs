@@ -8,7 +8,8 @@
 //! ```
 //! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`. `SQUASH=1`
 //! squashes photos to the square instead of letterboxing them on white, `COMPOSITES=N` adds N
-//! composites to the training photos, `MIRROR=1` adds each training photo mirrored.
+//! composites to the training photos (each of weight `COMPOSITE_WEIGHT`, default 1),
+//! `MIRROR=1` adds each training photo mirrored.
 
 use burn::tensor::Device;
 use shotgrade_image::BackgroundView;
@@ -56,11 +57,15 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
+        let weight: f32 = std::env::var("COMPOSITE_WEIGHT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1.0);
         if composites > 0 {
             let assets = shotgrade_synth::Assets::load(Path::new("../shared/assets"), 320, 640)
                 .expect("assets");
             features.extend(
-                composite_features(&model, &assets, 1, composites, settings, &device)
+                composite_features(&model, &assets, 1, composites, weight, settings, &device)
                     .expect("composites"),
             );
         }

@@ -328,6 +328,13 @@ pub fn train_backdrop(
     let started = Instant::now();
     let device = Device::flex();
     let loaded = load_background_members(std::slice::from_ref(&settings.network), &device)?;
+    if loaded.ensemble.trunk.is_some() {
+        return Err(TrainError::Settings(format!(
+            "{} holds the pretrained-trunk model, whose head reads the backdrop statistics \
+             itself: it takes no second stage",
+            settings.network.display()
+        )));
+    }
     let networks = loaded.ensemble.members;
     let assets = Assets::load(&settings.assets, 320, 640)?;
     log(&format!(

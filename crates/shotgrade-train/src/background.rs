@@ -171,7 +171,7 @@ pub fn predict_ensemble(
     device: &Device,
 ) -> Vec<usize> {
     let mut out = Vec::with_capacity(examples.len());
-    if model.members.is_empty() {
+    if model.members.is_empty() && model.trunk.is_none() {
         return out;
     }
     for chunk in examples.chunks(64) {
@@ -182,8 +182,9 @@ pub fn predict_ensemble(
             .iter()
             .flat_map(|e| e.backdrop.iter().copied())
             .collect();
-        // Only an MLP stage runs on tensors; trees read `statistics` below.
-        let tensor = (features > 0 && model.level.is_some()).then(|| {
+        // Only an MLP stage and the trunk's head run on tensors; trees read `statistics` below.
+        let on_tensors = model.level.is_some() || model.trunk.is_some();
+        let tensor = (features > 0 && on_tensors).then(|| {
             Tensor::from_data(
                 TensorData::new(statistics.clone(), [chunk.len(), features]),
                 device,

@@ -54,18 +54,35 @@ impl LinearBaseline {
         classes: usize,
         settings: &BaselineSettings,
     ) -> Option<Self> {
+        Self::fit_weighted(examples, &vec![1.0; examples.len()], classes, settings)
+    }
+
+    /// [`Self::fit`] with a weight per example (in the standardisation and the loss): a
+    /// weighted mean cross-entropy. `None` also when the weights do not match the examples or
+    /// sum to nothing.
+    pub fn fit_weighted(
+        examples: &[(Vec<f32>, usize)],
+        example_weights: &[f32],
+        classes: usize,
+        settings: &BaselineSettings,
+    ) -> Option<Self> {
         let features = examples.first()?.0.len();
-        let n = examples.len() as f32;
+        let total: f32 = example_weights.iter().sum();
+        if example_weights.len() != examples.len() || total.is_nan() || total <= 0.0 {
+            return None;
+        }
+        // Each example's share of the mean.
+        let share: Vec<f32> = example_weights.iter().map(|w| w / total).collect();
         let mut mean = vec![0.0f32; features];
-        for (x, _) in examples {
+        for ((x, _), q) in examples.iter().zip(&share) {
             for (m, v) in mean.iter_mut().zip(x) {
-                *m += v / n;
+                *m += v * q;
             }
         }
         let mut scale = vec![0.0f32; features];
-        for (x, _) in examples {
+        for ((x, _), q) in examples.iter().zip(&share) {
             for ((s, v), m) in scale.iter_mut().zip(x).zip(&mean) {
-                *s += (v - m) * (v - m) / n;
+                *s += (v - m) * (v - m) * q;
             }
         }
         for s in &mut scale {
@@ -84,15 +101,15 @@ impl LinearBaseline {
         let mut probabilities = vec![0.0f32; classes];
         for _ in 0..settings.iterations {
             let mut grad = vec![vec![0.0f32; features + 1]; classes];
-            for (x, (_, y)) in standardised.iter().zip(examples) {
+            for ((x, (_, y)), q) in standardised.iter().zip(examples).zip(&share) {
                 model.logits_into(x, &mut probabilities);
                 softmax(&mut probabilities);
                 for (c, g) in grad.iter_mut().enumerate() {
-                    let err = probabilities[c] - f32::from(u8::from(c == *y));
+                    let err = (probabilities[c] - f32::from(u8::from(c == *y))) * q;
                     for (gi, xi) in g.iter_mut().zip(x) {
-                        *gi += err * xi / n;
+                        *gi += err * xi;
                     }
-                    g[features] += err / n;
+                    g[features] += err;
                 }
             }
             for (w, g) in model.weights.iter_mut().zip(&grad) {
@@ -189,6 +206,28 @@ mod tests {
             assert_ne!(model.predict(&x), 3, "{x:?}");
         }
         assert!(LinearBaseline::fit(&[], 2, &BaselineSettings::default()).is_none());
+
+        // A weight of 2 is the example given twice.
+        let mut twice = examples.clone();
+        twice.push(examples[0].clone());
+        let mut weights = vec![1.0; examples.len()];
+        weights[0] = 2.0;
+        let settings = BaselineSettings {
+            iterations: 50,
+            ..BaselineSettings::default()
+        };
+        let a = LinearBaseline::fit(&twice, 4, &settings).expect("fit");
+        let b = LinearBaseline::fit_weighted(&examples, &weights, 4, &settings).expect("fit");
+        for (u, v) in a
+            .folded()
+            .0
+            .iter()
+            .flatten()
+            .zip(b.folded().0.iter().flatten())
+        {
+            assert!((u - v).abs() < 1e-4 * u.abs().max(1.0), "{u} vs {v}");
+        }
+        assert!(LinearBaseline::fit_weighted(&examples, &[1.0], 4, &settings).is_none());
 
         // The folded layer gives the same logits' argmax on the raw features.
         let (weights, bias) = model.folded();

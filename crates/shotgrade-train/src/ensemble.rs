@@ -45,6 +45,7 @@ pub fn load_background_members(
     let mut members = Vec::new();
     let mut level = None;
     let mut trees = None;
+    let mut trunk = None;
     let mut steps = Vec::with_capacity(files.len());
     let mut shape: Option<BackgroundNetConfig> = None;
     for path in files {
@@ -53,6 +54,14 @@ pub fn load_background_members(
         let (ensemble, config, header) =
             net_from_bytes::<BackgroundEnsemble>(bytes, &file, device)?;
         let file_trees = trees_from_header(&config, &header, &file)?;
+        if ensemble.trunk.is_some() && files.len() > 1 {
+            return Err(TrainError::Settings(format!(
+                "{file} holds the pretrained-trunk model, which makes no ensemble; use it alone"
+            )));
+        }
+        if ensemble.trunk.is_some() {
+            trunk = ensemble.trunk;
+        }
         if (ensemble.level.is_some() || file_trees.is_some()) && files.len() > 1 {
             return Err(TrainError::Settings(format!(
                 "{file} holds a second stage (backdrop level) as well as networks; use it alone, \
@@ -89,7 +98,7 @@ pub fn load_background_members(
         ensemble: BackgroundEnsemble {
             members,
             level,
-            trunk: None,
+            trunk,
         },
         config,
         steps,

@@ -50,6 +50,8 @@ pub struct PhotoFeatures {
     pub class: BackgroundClass,
     /// The model's head input: pooled trunk stages, then the backdrop statistics.
     pub features: Vec<f32>,
+    /// Its weight in the head's loss (1 for a photo; composites may count less).
+    pub weight: f32,
 }
 
 impl PhotoFeatures {
@@ -140,6 +142,7 @@ pub fn labelled_features_where(
                 part: p.part,
                 class: p.background.unwrap_or(BackgroundClass::White),
                 features,
+                weight: 1.0,
             });
         }
         if chunk_index % 10 == 9 {
@@ -184,17 +187,22 @@ pub fn batch_features(
 }
 
 /// Features of `count` composites (training seeds from `first_seed`), as `train` examples of
-/// the source `composite`.
+/// the source `composite`, each of weight `weight`.
 pub fn composite_features(
     model: &TrunkBackground,
     assets: &shotgrade_synth::Assets,
     first_seed: u64,
     count: usize,
+    weight: f32,
     settings: FeatureSettings,
     device: &Device,
 ) -> Result<Vec<PhotoFeatures>, TrainError> {
     let mut preprocessor = settings.preprocessor();
-    let settings = shotgrade_synth::ComposeSettings::default();
+    // The sizes `shotgrade eval background` composes its test set at.
+    let settings = shotgrade_synth::ComposeSettings {
+        min_side: 160,
+        ..shotgrade_synth::ComposeSettings::default()
+    };
     let mut out = Vec::with_capacity(count);
     let seeds: Vec<u64> = (first_seed..first_seed + count as u64).collect();
     for chunk in seeds.chunks(16) {
@@ -214,6 +222,7 @@ pub fn composite_features(
                 part: Part::Train,
                 class: s.label.background,
                 features,
+                weight,
             });
         }
     }
@@ -246,13 +255,15 @@ pub fn fit_and_score(
     l2: f32,
     parts: &[Part],
 ) -> Option<(LinearBaseline, Vec<PartScore>)> {
-    let train: Vec<(Vec<f32>, usize)> = features
+    let train: Vec<&PhotoFeatures> = features.iter().filter(|f| f.part == Part::Train).collect();
+    let weights: Vec<f32> = train.iter().map(|f| f.weight).collect();
+    let train: Vec<(Vec<f32>, usize)> = train
         .iter()
-        .filter(|f| f.part == Part::Train)
         .map(|f| (head_input(f, trunk, border), f.class.index()))
         .collect();
-    let head = LinearBaseline::fit(
+    let head = LinearBaseline::fit_weighted(
         &train,
+        &weights,
         BACKGROUND_CLASSES.len(),
         &BaselineSettings {
             l2,
@@ -315,6 +326,11 @@ pub struct TrunkBackgroundSettings {
     pub l2: Vec<f32>,
     /// Add each `train` photo mirrored.
     pub mirror: bool,
+    /// Training composites added to the `train` photos (seeds 1 to N, the training range):
+    /// they cover what the labelled photos lack (black backdrops: 7 `train` photos).
+    pub composites: usize,
+    /// Each composite's weight in the head's loss, a labelled photo's being 1.
+    pub composite_weight: f32,
     /// Ends the run (writing nothing) when it runs out; a run takes minutes, nothing resumes.
     pub guard: crate::fit::Guard,
 }
@@ -326,9 +342,11 @@ impl Default for TrunkBackgroundSettings {
             labels: "data/real".into(),
             assets: "../shared/assets".into(),
             out: "runs/background-trunk".into(),
-            size: 224,
+            size: 160,
             l2: vec![1e-3, 3e-3, 1e-2, 3e-2],
             mirror: false,
+            composites: 0,
+            composite_weight: 0.25,
             guard: crate::fit::Guard::default(),
         }
     }
@@ -348,6 +366,8 @@ pub struct TrunkBackgroundReport {
     pub size: u32,
     pub train_photos: usize,
     pub validation_photos: usize,
+    pub composites: usize,
+    pub composite_weight: f32,
     pub tried: Vec<PenaltyScore>,
     pub l2: f32,
     pub validation_accuracy: f32,
@@ -356,25 +376,41 @@ pub struct TrunkBackgroundReport {
     pub seconds: f64,
 }
 
+impl TrunkBackgroundSettings {
+    /// The model's config, or why these settings cannot train one (checked before anything
+    /// is fetched or read).
+    pub fn config(&self) -> Result<shotgrade_models::BackgroundNetConfig, TrainError> {
+        let config = shotgrade_models::BackgroundNetConfig::new()
+            .with_input_size(self.size as usize)
+            .with_pretrained_trunk(Some(true));
+        config
+            .validate()
+            .map_err(|e| TrainError::Settings(format!("--size: {e}")))?;
+        if self.l2.is_empty() || self.l2.iter().any(|l| !(*l >= 0.0 && l.is_finite())) {
+            return Err(TrainError::Settings(
+                "--l2 takes one or more penalties ≥ 0".into(),
+            ));
+        }
+        if self.composites > 0
+            && !(self.composite_weight > 0.0 && self.composite_weight.is_finite())
+        {
+            return Err(TrainError::Settings(
+                "--composite-weight must be a positive number".into(),
+            ));
+        }
+        Ok(config)
+    }
+}
+
 /// Fits the pretrained-trunk background model's head on the `train` photos and writes the
 /// model (trunk and head) as `OUT/background.safetensors`.
 pub fn train_trunk_background(
     settings: &TrunkBackgroundSettings,
     log: &mut dyn FnMut(&str),
 ) -> Result<TrunkBackgroundReport, TrainError> {
-    use shotgrade_models::{BackgroundEnsemble, BackgroundNetConfig, NetKind};
+    use shotgrade_models::{BackgroundEnsemble, NetKind};
     let started = std::time::Instant::now();
-    let config = BackgroundNetConfig::new()
-        .with_input_size(settings.size as usize)
-        .with_pretrained_trunk(Some(true));
-    config
-        .validate()
-        .map_err(|e| TrainError::Settings(format!("--size: {e}")))?;
-    if settings.l2.is_empty() || settings.l2.iter().any(|l| !(*l >= 0.0 && l.is_finite())) {
-        return Err(TrainError::Settings(
-            "--l2 takes one or more penalties ≥ 0".into(),
-        ));
-    }
+    let config = settings.config()?;
     let device = Device::flex();
     let mut model = crate::trunk::imagenet_background(&settings.trunk_weights, &device)?;
     let feature_settings = FeatureSettings {
@@ -383,7 +419,7 @@ pub fn train_trunk_background(
         mirror_train: settings.mirror,
     };
     // The test part is never read: only train and validation photos go through the trunk.
-    let features = labelled_features_of(
+    let mut features = labelled_features_of(
         &model,
         settings,
         feature_settings,
@@ -391,7 +427,28 @@ pub fn train_trunk_background(
         &device,
         log,
     )?;
-    let count = |part| features.iter().filter(|f| f.part == part).count();
+    if settings.composites > 0 {
+        log(&format!(
+            "{} training composites through the trunk…",
+            settings.composites
+        ));
+        let assets = shotgrade_synth::Assets::load(&settings.assets, 320, 640)?;
+        features.extend(composite_features(
+            &model,
+            &assets,
+            1,
+            settings.composites,
+            settings.composite_weight,
+            feature_settings,
+            &device,
+        )?);
+    }
+    let count = |part| {
+        features
+            .iter()
+            .filter(|f| f.part == part && f.source != "composite")
+            .count()
+    };
     let (train_photos, validation_photos) = (count(Part::Train), count(Part::Validation));
     if train_photos == 0 || validation_photos == 0 {
         return Err(TrainError::Settings(format!(
@@ -449,6 +506,8 @@ pub fn train_trunk_background(
         size: settings.size,
         train_photos,
         validation_photos,
+        composites: settings.composites,
+        composite_weight: settings.composite_weight,
         tried,
         l2,
         validation_accuracy: score.accuracy,

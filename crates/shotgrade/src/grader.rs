@@ -116,15 +116,6 @@ impl Grader {
         if settings.batch_size == 0 {
             return Err(GradeError::Settings("batch size must be at least 1".into()));
         }
-        if settings.mask_product
-            && models.configs.background.view() != shotgrade_image::BackgroundView::Squash
-        {
-            return Err(GradeError::Settings(
-                "hiding the product (mask_product) needs a background model that squashes the \
-                 photo; the pretrained-trunk model letterboxes it"
-                    .into(),
-            ));
-        }
         models.fold_for_inference();
         let decoder = models.configs.position.decoder();
         Ok(Grader {
@@ -334,13 +325,28 @@ impl Grader {
             let Some(top) = found.first() else { continue };
             let (w, h) = (loaded.rgb.width() as f32, loaded.rgb.height() as f32);
             let b = top.bbox;
+            // The box as fractions of the input plane: of the photo when it is squashed, of
+            // its place on the canvas when it is letterboxed.
+            let fractions = match self.spec.background_view {
+                shotgrade_image::BackgroundView::Squash => [b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h],
+                shotgrade_image::BackgroundView::LetterboxWhite => {
+                    let lb = shotgrade_core::Letterbox::new(
+                        loaded.rgb.width(),
+                        loaded.rgb.height(),
+                        self.spec.background,
+                    );
+                    let (sx, sy) = (lb.scaled_width as f32 / w, lb.scaled_height as f32 / h);
+                    let (px, py, s) = (lb.pad_x as f32, lb.pad_y as f32, side as f32);
+                    [
+                        (px + b.x0 * sx) / s,
+                        (py + b.y0 * sy) / s,
+                        (px + b.x1 * sx) / s,
+                        (py + b.y1 * sy) / s,
+                    ]
+                }
+            };
             let mut input = inputs.background.clone();
-            if shotgrade_image::mask_box(
-                &mut input,
-                planes,
-                side,
-                [b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h],
-            ) {
+            if shotgrade_image::mask_box(&mut input, planes, side, fractions) {
                 masked.extend_from_slice(&input);
                 backdrop.extend_from_slice(&inputs.backdrop);
                 which.push(i);
