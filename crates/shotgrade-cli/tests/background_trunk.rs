@@ -92,6 +92,8 @@ fn the_fitted_model_tells_plain_from_busy_backdrops_and_grades_with_them() {
             "64",
             "--l2",
             "0.01,0.1",
+            "--composites",
+            "0",
         ])
         .arg("--cache")
         .arg(&cache)

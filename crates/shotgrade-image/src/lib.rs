@@ -24,7 +24,7 @@ pub use error::{ErrorKind, ImageError};
 /// The decoded pixel type every function here takes and returns.
 pub use image::RgbImage;
 pub use load::{Limits, LoadedImage, load_bytes, load_path};
-pub use mask::{MIN_BACKDROP_SHARE, mask_box};
+pub use mask::{MIN_BACKDROP_SHARE, mask_box, mask_box_within};
 pub use preprocess::{
     BackgroundView, BlockPlanes, InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid,
     push_chw,

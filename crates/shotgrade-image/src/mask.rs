@@ -13,6 +13,19 @@ pub const MIN_BACKDROP_SHARE: f32 = 0.08;
 /// it masked: not when the box covers so much that less than [`MIN_BACKDROP_SHARE`] is left,
 /// or when the input has another size.
 pub fn mask_box(input: &mut [f32], planes: usize, side: usize, bbox: [f32; 4]) -> bool {
+    mask_box_within(input, planes, side, bbox, [0.0, 0.0, 1.0, 1.0])
+}
+
+/// [`mask_box`] for an input whose photo covers only `region` (fractions of the input; a
+/// letterboxed photo between its padding): the median and the share left are taken over the
+/// photo's pixels outside the box, never over the padding.
+pub fn mask_box_within(
+    input: &mut [f32],
+    planes: usize,
+    side: usize,
+    bbox: [f32; 4],
+    region: [f32; 4],
+) -> bool {
     if side == 0 || input.len() != planes * side * side {
         return false;
     }
@@ -22,29 +35,37 @@ pub fn mask_box(input: &mut [f32], planes: usize, side: usize, bbox: [f32; 4]) -
     };
     let (x0, y0) = (to_px(bbox[0], false), to_px(bbox[1], false));
     let (x1, y1) = (to_px(bbox[2], true), to_px(bbox[3], true));
-    if x1 <= x0 || y1 <= y0 {
+    let (rx0, ry0) = (to_px(region[0], false), to_px(region[1], false));
+    let (rx1, ry1) = (to_px(region[2], true), to_px(region[3], true));
+    if x1 <= x0 || y1 <= y0 || rx1 <= rx0 || ry1 <= ry0 {
         return false;
     }
-    let inside = (x1 - x0) * (y1 - y0);
-    let outside = side * side - inside;
-    if (outside as f32) < MIN_BACKDROP_SHARE * (side * side) as f32 {
-        return false;
-    }
+    let in_region = |i: usize| {
+        let (x, y) = (i % side, i / side);
+        (rx0..rx1).contains(&x) && (ry0..ry1).contains(&y)
+    };
     let in_box = |i: usize| {
         let (x, y) = (i % side, i / side);
         (x0..x1).contains(&x) && (y0..y1).contains(&y)
     };
+    let photo = (rx1 - rx0) * (ry1 - ry0);
+    let outside = (0..side * side)
+        .filter(|&i| in_region(i) && !in_box(i))
+        .count();
+    if outside == 0 || (outside as f32) < MIN_BACKDROP_SHARE * photo as f32 {
+        return false;
+    }
     for plane in input.chunks_exact_mut(side * side) {
         let mut rest: Vec<f32> = plane
             .iter()
             .enumerate()
-            .filter(|&(i, _)| !in_box(i))
+            .filter(|&(i, _)| in_region(i) && !in_box(i))
             .map(|(_, &v)| v)
             .collect();
         let mid = rest.len() / 2;
         let (_, &mut median, _) = rest.select_nth_unstable_by(mid, f32::total_cmp);
         for (i, v) in plane.iter_mut().enumerate() {
-            if in_box(i) {
+            if in_box(i) && in_region(i) {
                 *v = median;
             }
         }
@@ -87,6 +108,45 @@ mod tests {
         // A box a little inside the product's pixels still hides all of them.
         assert!(mask_box(&mut v, 2, 4, [0.3, 0.3, 0.7, 0.7]));
         assert!(v[..16].iter().all(|&x| x == 0.9));
+    }
+
+    /// A letterboxed input: white padding rows above and below a dark photo. The box takes the
+    /// photo's backdrop, not the padding's white, and the padding stays as it is.
+    #[test]
+    fn within_a_region_the_padding_neither_votes_nor_is_painted() {
+        // 4 × 4, rows 0 and 3 padding (1.0), rows 1–2 the photo: backdrop 0.2, product 0.6.
+        let mut v: Vec<f32> = (0..16)
+            .map(|i| match (i % 4, i / 4) {
+                (_, 0) | (_, 3) => 1.0,
+                (1, _) | (2, _) => 0.6,
+                _ => 0.2,
+            })
+            .collect();
+        let before = v.clone();
+        assert!(mask_box_within(
+            &mut v,
+            1,
+            4,
+            [0.25, 0.0, 0.75, 1.0],
+            [0.0, 0.25, 1.0, 0.75]
+        ));
+        for (i, (a, b)) in v.iter().zip(&before).enumerate() {
+            let (x, y) = (i % 4, i / 4);
+            let expected = if (1..3).contains(&y) && (1..3).contains(&x) {
+                0.2
+            } else {
+                *b
+            };
+            assert_eq!(*a, expected, "pixel {x},{y}");
+        }
+        // A box over the whole photo leaves nothing of it to read: no masking.
+        assert!(!mask_box_within(
+            &mut v,
+            1,
+            4,
+            [0.0, 0.0, 1.0, 1.0],
+            [0.0, 0.25, 1.0, 0.75]
+        ));
     }
 
     #[test]

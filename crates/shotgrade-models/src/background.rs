@@ -248,7 +248,9 @@ impl BackgroundNetConfig {
             let plain = self.backdrop_level.is_none()
                 && self.backdrop_trees.is_none()
                 && self.snapshots.is_none()
-                && !self.has_median_colours();
+                && !self.has_median_colours()
+                && !self.has_colour_spread()
+                && self.colour_features.is_none();
             if !plain {
                 return Err(
                     "the pretrained-trunk background model has no second stage, \
@@ -475,8 +477,13 @@ impl BackgroundEnsemble {
     /// by the second stage when the model has one and `statistics` (`[B, BACKDROP_FEATURES]`)
     /// are given. `[B, C, S, S] → [B, classes]`
     pub fn classify(&self, x: Tensor<4>, statistics: Option<Tensor<2>>) -> Tensor<2> {
-        if let (Some(trunk), Some(s)) = (&self.trunk, &statistics) {
-            return trunk.probabilities(x, s.clone());
+        if let Some(trunk) = &self.trunk {
+            // The statistics are half of what the head reads: grading without them would give
+            // confident, wrong classes. Callers prepare them whenever the config asks
+            // (`needs_statistics`), so their absence is a programming error.
+            let statistics =
+                statistics.expect("the pretrained-trunk model needs the backdrop statistics");
+            return trunk.probabilities(x, statistics);
         }
         let p = self.probabilities(x);
         match (&self.level, statistics) {

@@ -295,6 +295,11 @@ impl Models {
             "background buffer has the wrong size"
         );
         let has_statistics = backdrop.len() == n * shotgrade_image::BACKDROP_FEATURES;
+        assert!(
+            has_statistics || self.background.trunk.is_none(),
+            "the pretrained-trunk model needs {n} rows of backdrop statistics, got {} numbers",
+            backdrop.len()
+        );
         // Only an MLP stage and the trunk's head run on tensors; trees read the statistics
         // directly.
         let on_tensors = self.background.level.is_some() || self.background.trunk.is_some();

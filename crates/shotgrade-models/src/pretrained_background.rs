@@ -141,4 +141,34 @@ mod tests {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         }
     }
+
+    /// More images than one chunk: each row is the image's own, as if it ran alone.
+    #[test]
+    fn chunked_batches_keep_each_image_its_row() {
+        use burn::tensor::Distribution;
+        let device = Device::flex();
+        let model = TrunkBackground::init(5, &device);
+        let n = TRUNK_CHUNK + 3;
+        let x = Tensor::<4>::random([n, 3, 32, 32], Distribution::Uniform(0.0, 1.0), &device);
+        let s = Tensor::<2>::random(
+            [n, BACKDROP_FEATURES],
+            Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        let all = model
+            .probabilities(x.clone(), s.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        for i in [0, TRUNK_CHUNK - 1, TRUNK_CHUNK, n - 1] {
+            let one = model
+                .probabilities(x.clone().narrow(0, i, 1), s.clone().narrow(0, i, 1))
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32");
+            for (a, b) in one.iter().zip(&all[i * 5..(i + 1) * 5]) {
+                assert!((a - b).abs() < 1e-5, "image {i}: {a} vs {b}");
+            }
+        }
+    }
 }

@@ -26,6 +26,9 @@ pub struct Cutout {
     pub opaque: BBox,
     pub source: String,
     pub category: String,
+    /// The file's name without its extension (`Alpro-Fresh-Soy-Milk_Iconic`): some cut-outs
+    /// are cut from photos of the labelled real set, whose files share the name.
+    pub stem: String,
 }
 
 /// Background photos by the class they give a composite.
@@ -149,6 +152,10 @@ impl Assets {
                 cutouts.push(Cutout {
                     image: rgba,
                     opaque,
+                    stem: Path::new(&row.path)
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     source: row.source,
                     category: row.category,
                 });

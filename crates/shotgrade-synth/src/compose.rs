@@ -772,6 +772,7 @@ mod tests {
                 opaque: BBox::new(10.0, 5.0, 30.0, 15.0),
                 source: "test".into(),
                 category: "box".into(),
+                stem: "red".into(),
             }],
             backgrounds: BackgroundPools {
                 scenes: vec![grey.clone()],

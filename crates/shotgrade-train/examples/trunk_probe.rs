@@ -9,7 +9,8 @@
 //! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`. `SQUASH=1`
 //! squashes photos to the square instead of letterboxing them on white, `COMPOSITES=N` adds N
 //! composites to the training photos (each of weight `COMPOSITE_WEIGHT`, default 1),
-//! `MIRROR=1` adds each training photo mirrored.
+//! `MIRROR=1` adds each training photo mirrored, `FINAL=1` also prints the test accuracy (for
+//! the record, once the choice is made on validation).
 
 use burn::tensor::Device;
 use shotgrade_image::BackgroundView;
@@ -93,10 +94,16 @@ fn main() {
                     .iter()
                     .map(|(s, n, a)| format!("{s} {:.0}% ({n})", 100.0 * a))
                     .collect();
+                // Test accuracy only for the record of a choice already made (FINAL=1):
+                // choices between settings look at validation alone.
+                let test = if std::env::var_os("FINAL").is_some() {
+                    format!("  test {:.1} %", 100.0 * scores[1].accuracy)
+                } else {
+                    String::new()
+                };
                 println!(
-                    "  {name:<18} l2 {l2:<6} validation {:.1} %  test {:.1} %   {}",
+                    "  {name:<18} l2 {l2:<6} validation {:.1} %{test}   {}",
                     100.0 * scores[0].accuracy,
-                    100.0 * scores[1].accuracy,
                     sources.join(", ")
                 );
             }

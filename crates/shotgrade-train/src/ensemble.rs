@@ -118,6 +118,11 @@ pub fn write_background_ensemble(
         steps,
         trees,
     } = load_background_members(files, &Device::flex())?;
+    if ensemble.trunk.is_some() {
+        return Err(TrainError::Settings(
+            "the pretrained-trunk model makes no snapshot ensemble".into(),
+        ));
+    }
     let config = BackgroundNetConfig {
         snapshots: Some(ensemble.members.len()),
         ..config

@@ -322,7 +322,8 @@ pub struct TrunkBackgroundSettings {
     pub out: std::path::PathBuf,
     /// Input side (a multiple of 32).
     pub size: u32,
-    /// The L2 penalties tried; the best on `validation` is kept (ties: the larger).
+    /// The L2 penalties tried, in this order; the best on `validation` is kept (on a tie, the
+    /// later one).
     pub l2: Vec<f32>,
     /// Add each `train` photo mirrored.
     pub mirror: bool,
@@ -345,8 +346,8 @@ impl Default for TrunkBackgroundSettings {
             size: 160,
             l2: vec![1e-3, 3e-3, 1e-2, 3e-2],
             mirror: false,
-            composites: 0,
-            composite_weight: 0.25,
+            composites: 1500,
+            composite_weight: 0.1,
             guard: crate::fit::Guard::default(),
         }
     }
@@ -432,7 +433,12 @@ pub fn train_trunk_background(
             "{} training composites through the trunk…",
             settings.composites
         ));
-        let assets = shotgrade_synth::Assets::load(&settings.assets, 320, 640)?;
+        let mut assets = shotgrade_synth::Assets::load(&settings.assets, 320, 640)?;
+        let dropped = drop_held_out_cutouts(&mut assets, &settings.labels)?;
+        log(&format!(
+            "{dropped} cut-outs left out: cut from validation or test photos of {}",
+            settings.labels.display()
+        ));
         features.extend(composite_features(
             &model,
             &assets,
@@ -494,13 +500,21 @@ pub fn train_trunk_background(
     let meta = vec![
         ("shotgrade.background.head_l2".to_string(), l2.to_string()),
         (
+            "shotgrade.background.head_recipe".to_string(),
+            format!(
+                "train background-trunk --size {} --composites {} --composite-weight {}{}",
+                settings.size,
+                settings.composites,
+                settings.composite_weight,
+                if settings.mirror { " --mirror" } else { "" }
+            ),
+        ),
+        (
             "shotgrade.background.trunk".to_string(),
             crate::trunk::PACKAGE.to_string(),
         ),
     ];
-    ensemble
-        .save(&config, true, &meta, &path)
-        .map_err(|e| TrainError::Settings(e.to_string()))?;
+    ensemble.save(&config, true, &meta, &path)?;
     let report = TrunkBackgroundReport {
         weights: path,
         size: settings.size,
@@ -517,9 +531,34 @@ pub fn train_trunk_background(
     let json =
         serde_json::to_string_pretty(&report).map_err(|e| TrainError::Settings(e.to_string()))?;
     let metrics = settings.out.join("background-trunk.metrics.json");
-    std::fs::write(&metrics, json)
-        .map_err(|e| TrainError::Settings(format!("{}: {e}", metrics.display())))?;
+    std::fs::write(&metrics, json).map_err(|e| TrainError::Write {
+        path: metrics.display().to_string(),
+        message: e.to_string(),
+    })?;
     Ok(report)
+}
+
+/// Removes the cut-outs cut from a `validation` or `test` photo of the labelled set (matched by
+/// file name: `cutouts/grocery/X_Iconic.png` is `real/grocery/iconic/X_Iconic.jpg`), so that
+/// no pixel of those photos reaches the head's training through a composite. Returns how many
+/// were removed.
+pub fn drop_held_out_cutouts(
+    assets: &mut shotgrade_synth::Assets,
+    labels: &Path,
+) -> Result<usize, TrainError> {
+    let held_out: std::collections::HashSet<String> = load_labelled(labels)
+        .map_err(|e| TrainError::Settings(format!("real labels: {e}")))?
+        .into_iter()
+        .filter(|p| p.part != Part::Train)
+        .filter_map(|p| {
+            Path::new(&p.path)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .collect();
+    let before = assets.cutouts.len();
+    assets.cutouts.retain(|c| !held_out.contains(&c.stem));
+    Ok(before - assets.cutouts.len())
 }
 
 /// [`labelled_features`] of the photos in `parts` only, stopping with an error when the guard
@@ -552,7 +591,7 @@ fn labelled_features_of(
         log,
     )?;
     match stopped {
-        Some(why) => Err(TrainError::Settings(format!(
+        Some(why) => Err(TrainError::Stopped(format!(
             "{why} while the photos went through the trunk; nothing was written"
         ))),
         None => Ok(features),

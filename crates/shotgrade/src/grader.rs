@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
 use shotgrade_core::{
-    Detection, DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig, background_verdict,
+    BBox, Detection, DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig, background_verdict,
 };
 use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
 use shotgrade_models::position::detections;
@@ -325,28 +325,29 @@ impl Grader {
             let Some(top) = found.first() else { continue };
             let (w, h) = (loaded.rgb.width() as f32, loaded.rgb.height() as f32);
             let b = top.bbox;
-            // The box as fractions of the input plane: of the photo when it is squashed, of
-            // its place on the canvas when it is letterboxed.
-            let fractions = match self.spec.background_view {
-                shotgrade_image::BackgroundView::Squash => [b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h],
+            // The box and the photo as fractions of the input plane: the photo is all of it
+            // when squashed, its place between the padding when letterboxed.
+            let (fractions, region) = match self.spec.background_view {
+                shotgrade_image::BackgroundView::Squash => (
+                    [b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h],
+                    [0.0, 0.0, 1.0, 1.0],
+                ),
                 shotgrade_image::BackgroundView::LetterboxWhite => {
                     let lb = shotgrade_core::Letterbox::new(
                         loaded.rgb.width(),
                         loaded.rgb.height(),
                         self.spec.background,
                     );
-                    let (sx, sy) = (lb.scaled_width as f32 / w, lb.scaled_height as f32 / h);
-                    let (px, py, s) = (lb.pad_x as f32, lb.pad_y as f32, side as f32);
-                    [
-                        (px + b.x0 * sx) / s,
-                        (py + b.y0 * sy) / s,
-                        (px + b.x1 * sx) / s,
-                        (py + b.y1 * sy) / s,
-                    ]
+                    let s = side as f32;
+                    let on_input = |c: BBox| [c.x0 / s, c.y0 / s, c.x1 / s, c.y1 / s];
+                    (
+                        on_input(lb.to_canvas(&b)),
+                        on_input(lb.to_canvas(&BBox::new(0.0, 0.0, w, h))),
+                    )
                 }
             };
             let mut input = inputs.background.clone();
-            if shotgrade_image::mask_box(&mut input, planes, side, fractions) {
+            if shotgrade_image::mask_box_within(&mut input, planes, side, fractions, region) {
                 masked.extend_from_slice(&input);
                 backdrop.extend_from_slice(&inputs.backdrop);
                 which.push(i);
