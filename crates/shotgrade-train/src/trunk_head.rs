@@ -108,6 +108,7 @@ pub fn labelled_features_where(
         .collect();
     let mut preprocessor = settings.preprocessor();
     let mut out = Vec::with_capacity(photos.len());
+    let mut unreadable = Vec::new();
     let started = std::time::Instant::now();
     for (chunk_index, chunk) in photos.chunks(16).enumerate() {
         if !keep_going() {
@@ -116,9 +117,13 @@ pub fn labelled_features_where(
         let mut loaded: Vec<(&LabelledPhoto, image::RgbImage)> = chunk
             .iter()
             .filter_map(|p| {
-                let img =
-                    shotgrade_image::load_path(&assets.join(&p.path), &Limits::default()).ok()?;
-                Some((p, img.rgb))
+                match shotgrade_image::load_path(&assets.join(&p.path), &Limits::default()) {
+                    Ok(img) => Some((p, img.rgb)),
+                    Err(e) => {
+                        unreadable.push(format!("{}: {e}", p.path));
+                        None
+                    }
+                }
             })
             .collect();
         if settings.mirror_train {
@@ -153,6 +158,15 @@ pub fn labelled_features_where(
                 started.elapsed().as_secs_f64()
             ));
         }
+    }
+    if !unreadable.is_empty() {
+        // Left out, not fatal: a photo missing from this machine's asset folder should not
+        // stop a fit, but the count must be visible.
+        log(&format!(
+            "{} labelled photos could not be read and are left out, e.g. {}",
+            unreadable.len(),
+            unreadable[0]
+        ));
     }
     Ok(out)
 }
