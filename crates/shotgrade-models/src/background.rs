@@ -462,6 +462,12 @@ impl BackgroundEnsemble {
         }
     }
 
+    /// Whether [`Self::classify`] takes the backdrop statistics as a tensor: an MLP stage and
+    /// the trunk's head do; a trees stage reads them directly, outside the model.
+    pub fn takes_statistics_tensor(&self) -> bool {
+        self.level.is_some() || self.trunk.is_some()
+    }
+
     /// Mean class probabilities of the members, without the second stage.
     /// `[B, C, S, S] → [B, classes]`. The trunk model gets all-zero backdrop statistics here
     /// (for timing and shape checks; grading goes through [`Self::classify`]).

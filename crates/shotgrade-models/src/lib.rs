@@ -213,9 +213,9 @@ impl Models {
         })
     }
 
-    /// Prepares the networks for inference only: folds the position network's (and the
-    /// background trunk's) batch norms into their convolutions (same outputs up to float rounding, faster). Do not save or train
-    /// models after this.
+    /// Prepares the networks for inference only: folds the batch norms of the position network
+    /// and of the background trunk into their convolutions (same outputs up to float rounding,
+    /// faster). Do not save or train models after this.
     pub fn fold_for_inference(&mut self) {
         self.position.fold_batch_norms();
         if let Some(trunk) = &mut self.background.trunk {
@@ -300,10 +300,7 @@ impl Models {
             "the pretrained-trunk model needs {n} rows of backdrop statistics, got {} numbers",
             backdrop.len()
         );
-        // Only an MLP stage and the trunk's head run on tensors; trees read the statistics
-        // directly.
-        let on_tensors = self.background.level.is_some() || self.background.trunk.is_some();
-        let statistics = (on_tensors && has_statistics).then(|| {
+        let statistics = (self.background.takes_statistics_tensor() && has_statistics).then(|| {
             Tensor::<2>::from_data(
                 TensorData::new(backdrop.to_vec(), [n, shotgrade_image::BACKDROP_FEATURES]),
                 &self.device,

@@ -182,9 +182,8 @@ pub fn predict_ensemble(
             .iter()
             .flat_map(|e| e.backdrop.iter().copied())
             .collect();
-        // Only an MLP stage and the trunk's head run on tensors; trees read `statistics` below.
-        let on_tensors = model.level.is_some() || model.trunk.is_some();
-        let tensor = (features > 0 && on_tensors).then(|| {
+        // Trees read `statistics` below, outside the model.
+        let tensor = (features > 0 && model.takes_statistics_tensor()).then(|| {
             Tensor::from_data(
                 TensorData::new(statistics.clone(), [chunk.len(), features]),
                 device,
