@@ -4,8 +4,9 @@ product family, so that no product has photos in two parts.
 
     python3 scripts/real_split.py [--assets ../shared/assets]
 
-Deterministic; run it again after adding labels (families already split keep their part as long
-as the rules below do not change). Rules:
+Deterministic; run it again after adding labels: a photo already in split.csv keeps its part
+(evaluation parts never shift under models already measured on them), and a new photo joins its
+family's part when the family is already split. Rules:
 * family: the file name up to the first `-` or `_`, lower-cased (`mh04-white_main` → `mh04`,
   `ipod_nano_3` → `ipod`, `Oatly-Oat-Milk_004` → `oatly`), with opencart's `product_` prefix
   dropped (`product_iphone` → `iphone`) — views and colours of one product share a family;
@@ -14,8 +15,9 @@ as the rules below do not change). Rules:
 * magento2 and spree keep the split the shipped experience network was trained under
   (`shotgrade_synth::shop_photo_split`: their families, over the whole index, sorted, round-robin
   train / validation / test), so its held-out photos stay held out;
-* every other source: families in the order of a hash of their name, each to the part furthest
-  below its target share of the source's photos — train 50 %, validation 25 %, test 25 %."""
+* every other source: new families in the order of a hash of their name, each to the part
+  furthest below its target share of the source's photos (the rows already split counted) —
+  train 50 %, validation 25 %, test 25 %."""
 import argparse, csv, glob, hashlib, os, re
 
 TARGETS = {"train": 0.50, "validation": 0.25, "test": 0.25}
@@ -91,20 +93,36 @@ def main():
     for p in labelled:
         fam[p] = root(fam[p])
 
-    part = {}
+    # Rows already split keep their part; their families pull new copies and views along.
+    out = os.path.join(data, "split.csv")
+    kept = {}
+    if os.path.exists(out):
+        kept = {r["path"]: r["part"] for r in csv.DictReader(open(out)) if r["path"] in fam}
+    family_part = {}
+    for p, k in kept.items():
+        if family_part.setdefault((source(p), fam[p]), k) != k:
+            print(f"warning: family {fam[p]} now spans parts ({p} stays in {k})")
+
+    part = dict(kept)
     by_source = {}
     for p in labelled:
         by_source.setdefault(source(p), []).append(p)
     for src, paths in sorted(by_source.items()):
         if src in ("magento2", "spree"):
             for p in paths:
-                part[p] = shop_part[family(p)]
+                part.setdefault(p, shop_part[family(p)])
             continue
         fams = {}
-        for p in paths:
-            fams.setdefault(fam[p], []).append(p)
-        order = sorted(fams, key=lambda f: hashlib.sha256(f"{src}/{f}".encode()).hexdigest())
         counts = {k: 0 for k in TARGETS}
+        for p in paths:
+            if p in kept:
+                counts[kept[p]] += 1
+            elif (src, fam[p]) in family_part:
+                part[p] = family_part[(src, fam[p])]
+                counts[part[p]] += 1
+            else:
+                fams.setdefault(fam[p], []).append(p)
+        order = sorted(fams, key=lambda f: hashlib.sha256(f"{src}/{f}".encode()).hexdigest())
         for f in order:
             total = sum(counts.values()) + len(fams[f])
             chosen = max(TARGETS, key=lambda k: TARGETS[k] * total - counts[k])
@@ -112,7 +130,6 @@ def main():
             for p in fams[f]:
                 part[p] = chosen
 
-    out = os.path.join(data, "split.csv")
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "source", "family", "part"])

@@ -381,6 +381,11 @@ pub struct TrainBackgroundTrunkArgs {
     /// Each composite's weight in the head's loss, a labelled photo's being 1.
     #[arg(long, default_value_t = 0.1)]
     pub composite_weight: f32,
+    /// People in the composites: each person matted off an on-model `train` photo on a plain
+    /// backdrop joins the composites' cut-out pool this many times (0: none), so that models
+    /// appear in rooms, on patterns and on coloured backdrops.
+    #[arg(long, default_value_t = 0)]
+    pub people: usize,
     /// Stop after this much wall-clock time (e.g. 10m); a stopped run writes nothing.
     #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
     pub time_limit: Option<std::time::Duration>,

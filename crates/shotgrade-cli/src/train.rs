@@ -402,6 +402,7 @@ fn run_with(cmd: TrainCommand, matches: &ArgMatches, stop: Arc<AtomicUsize>) -> 
                 mirror: a.mirror,
                 composites: a.composites,
                 composite_weight: a.composite_weight,
+                people: a.people,
                 guard: launch.guard(a.time_limit),
             };
             // Settings are checked before anything is fetched.

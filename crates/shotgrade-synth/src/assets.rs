@@ -24,6 +24,9 @@ pub struct Cutout {
     pub image: RgbaImage,
     /// Box of pixels with alpha ≥ 128, in cut-out pixels.
     pub opaque: BBox,
+    /// The product's box in cut-out pixels where it is not the whole opaque box (a person
+    /// wearing the product: the outfit's box); `None` for a cut-out of the product alone.
+    pub product: Option<BBox>,
     pub source: String,
     pub category: String,
     /// The file's name without its extension (`Alpro-Fresh-Soy-Milk_Iconic`): some cut-outs
@@ -152,6 +155,7 @@ impl Assets {
                 cutouts.push(Cutout {
                     image: rgba,
                     opaque,
+                    product: None,
                     stem: Path::new(&row.path)
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())

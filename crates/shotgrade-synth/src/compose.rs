@@ -546,6 +546,23 @@ pub fn compose_clean(assets: &Assets, seed: u64, settings: &ComposeSettings) -> 
         paste_cutout(&mut image, &cutout, &full);
     }
 
+    // A person wearing the product: the product is the outfit's box inside the cut-out.
+    let full = match (procedural_product, cutout.product) {
+        (false, Some(p)) => {
+            let o = cutout.opaque;
+            let (sx, sy) = (
+                full.width() / o.width().max(1.0),
+                full.height() / o.height().max(1.0),
+            );
+            BBox::new(
+                full.x0 + (p.x0 - o.x0) * sx,
+                full.y0 + (p.y0 - o.y0) * sy,
+                full.x0 + (p.x1 - o.x0) * sx,
+                full.y0 + (p.y1 - o.y0) * sy,
+            )
+        }
+        _ => full,
+    };
     let visible = full.clamp_to(fw, fh);
     let visible_fraction = visible.area() / full.area().max(1e-6);
     let fill = visible.area() / (fw * fh);
@@ -770,6 +787,7 @@ mod tests {
             cutouts: vec![Cutout {
                 image: cut,
                 opaque: BBox::new(10.0, 5.0, 30.0, 15.0),
+                product: None,
                 source: "test".into(),
                 category: "box".into(),
                 stem: "red".into(),

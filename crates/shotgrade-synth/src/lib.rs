@@ -8,6 +8,7 @@
 pub mod assets;
 pub mod compose;
 pub mod labels;
+pub mod matte;
 mod render;
 mod rng;
 

@@ -9,7 +9,8 @@
 //! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`. `SQUASH=1`
 //! squashes photos to the square instead of letterboxing them on white, `COMPOSITES=N` adds N
 //! composites to the training photos (each of weight `COMPOSITE_WEIGHT`, default 1),
-//! `MIRROR=1` adds each training photo mirrored, `FINAL=1` also prints the test accuracy (for
+//! `BOTH_ONLY=1` fits only the shipped kind of head (trunk + border), `PEOPLE=N` adds N copies of each person matted off the `train` on-model photos to the
+//! composites' cut-outs, `MIRROR=1` adds each training photo mirrored, `FINAL=1` also prints the test accuracy (for
 //! the record, once the choice is made on validation).
 
 use burn::tensor::Device;
@@ -63,8 +64,24 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1.0);
         if composites > 0 {
-            let assets = shotgrade_synth::Assets::load(Path::new("../shared/assets"), 320, 640)
+            let mut assets = shotgrade_synth::Assets::load(Path::new("../shared/assets"), 320, 640)
                 .expect("assets");
+            shotgrade_train::trunk_head::drop_held_out_cutouts(&mut assets, Path::new("data/real"))
+                .expect("labels");
+            let people: usize = std::env::var("PEOPLE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if people > 0 {
+                shotgrade_train::trunk_head::add_people(
+                    &mut assets,
+                    Path::new("data/real"),
+                    Path::new("../shared/assets"),
+                    people,
+                    &mut log,
+                )
+                .expect("people");
+            }
             features.extend(
                 composite_features(&model, &assets, 1, composites, weight, settings, &device)
                     .expect("composites"),
@@ -75,11 +92,16 @@ fn main() {
             features.len(),
             started.elapsed().as_secs_f64()
         );
-        for (trunk, border, name) in [
-            (false, true, "border statistics"),
-            (true, false, "trunk"),
-            (true, true, "trunk + border"),
-        ] {
+        let heads: &[(bool, bool, &str)] = if std::env::var_os("BOTH_ONLY").is_some() {
+            &[(true, true, "trunk + border")]
+        } else {
+            &[
+                (false, true, "border statistics"),
+                (true, false, "trunk"),
+                (true, true, "trunk + border"),
+            ]
+        };
+        for &(trunk, border, name) in heads {
             for l2 in [1e-3f32, 1e-2, 3e-2] {
                 let (_, scores) = fit_and_score(
                     &features,

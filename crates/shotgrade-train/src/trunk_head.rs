@@ -346,6 +346,9 @@ pub struct TrunkBackgroundSettings {
     pub composites: usize,
     /// Each composite's weight in the head's loss, a labelled photo's being 1.
     pub composite_weight: f32,
+    /// Copies of each person matted off a `train` on-model photo in the composites' cut-out
+    /// pool (0: no people; `shotgrade_synth::matte`).
+    pub people: usize,
     /// Ends the run (writing nothing) when it runs out; a run takes minutes, nothing resumes.
     pub guard: crate::fit::Guard,
 }
@@ -362,6 +365,7 @@ impl Default for TrunkBackgroundSettings {
             mirror: false,
             composites: 1500,
             composite_weight: 0.1,
+            people: 0,
             guard: crate::fit::Guard::default(),
         }
     }
@@ -383,6 +387,7 @@ pub struct TrunkBackgroundReport {
     pub validation_photos: usize,
     pub composites: usize,
     pub composite_weight: f32,
+    pub people: usize,
     pub tried: Vec<PenaltyScore>,
     pub l2: f32,
     pub validation_accuracy: f32,
@@ -453,6 +458,15 @@ pub fn train_trunk_background(
             "{dropped} cut-outs left out: cut from validation or test photos of {}",
             settings.labels.display()
         ));
+        if settings.people > 0 {
+            add_people(
+                &mut assets,
+                &settings.labels,
+                &settings.assets,
+                settings.people,
+                log,
+            )?;
+        }
         features.extend(composite_features(
             &model,
             &assets,
@@ -536,6 +550,7 @@ pub fn train_trunk_background(
         validation_photos,
         composites: settings.composites,
         composite_weight: settings.composite_weight,
+        people: settings.people,
         tried,
         l2,
         validation_accuracy: score.accuracy,
@@ -550,6 +565,32 @@ pub fn train_trunk_background(
         message: e.to_string(),
     })?;
     Ok(report)
+}
+
+/// Adds `copies` of each person matted off the on-model `train` photos to the cut-out pool,
+/// so that composites show people in rooms, on patterns and on other backdrops.
+pub fn add_people(
+    assets: &mut shotgrade_synth::Assets,
+    labels: &Path,
+    asset_root: &Path,
+    copies: usize,
+    log: &mut dyn FnMut(&str),
+) -> Result<(), TrainError> {
+    use shotgrade_synth::matte::{MatteSettings, people_cutouts};
+    let people = people_cutouts(labels, asset_root, Part::Train, &MatteSettings::default())
+        .map_err(|e| TrainError::Settings(format!("real labels: {e}")))?;
+    log(&format!(
+        "{} people matted off train on-model photos ({} could not be: busy backdrop, or the \
+         fill ate the product), {copies} cop{} each among {} cut-outs",
+        people.cutouts.len(),
+        people.skipped.len(),
+        if copies == 1 { "y" } else { "ies" },
+        assets.cutouts.len()
+    ));
+    for _ in 0..copies {
+        assets.cutouts.extend(people.cutouts.iter().cloned());
+    }
+    Ok(())
 }
 
 /// Removes the cut-outs cut from a `validation` or `test` photo of the labelled set (matched by
