@@ -386,6 +386,14 @@ pub struct TrainBackgroundTrunkArgs {
     /// appear in rooms, on patterns and on coloured backdrops.
     #[arg(long, default_value_t = 0)]
     pub people: usize,
+    /// Fine-tune the trunk's stages 6–7 and the head this many steps (batches of 32) after the
+    /// linear fit, from each photo's stage-5 map computed once; the step is chosen on
+    /// validation and the linear head kept if no step beats it (0: no fine-tuning).
+    #[arg(long, default_value_t = 0)]
+    pub fine_tune_steps: usize,
+    /// Peak learning rate of the fine-tuning (AdamW; warm-up, then cosine decay).
+    #[arg(long, default_value_t = 1e-4)]
+    pub fine_tune_lr: f64,
     /// Stop after this much wall-clock time (e.g. 10m); a stopped run writes nothing.
     #[arg(long, value_name = "DURATION", value_parser = parse_time_limit)]
     pub time_limit: Option<std::time::Duration>,

@@ -403,6 +403,8 @@ fn run_with(cmd: TrainCommand, matches: &ArgMatches, stop: Arc<AtomicUsize>) -> 
                 composites: a.composites,
                 composite_weight: a.composite_weight,
                 people: a.people,
+                tune_steps: a.fine_tune_steps,
+                tune_learning_rate: a.fine_tune_lr,
                 guard: launch.guard(a.time_limit),
             };
             // Settings are checked before anything is fetched.

@@ -60,16 +60,36 @@ impl TrunkBackground {
     /// The head's inputs, `[B, head_inputs()]`, for `x` (`[B, 3, S, S]`, RGB in `[0, 1]` as
     /// `shotgrade_image::push_chw` writes it) and `statistics` (`[B, BACKDROP_FEATURES]`).
     pub fn features(&self, x: Tensor<4>, statistics: Tensor<2>) -> Tensor<2> {
+        self.features_from(self.first_head_map(x), statistics)
+    }
+
+    /// The output of the first stage the head reads (stage 5: `[B, 112, S/16, S/16]`): what
+    /// the stages before it — frozen in every fit — make of `x`.
+    pub fn first_head_map(&self, x: Tensor<4>) -> Tensor<4> {
         // The trunk's own scaling, (v − 127) / 128 of the 8-bit value v = 255 x.
         let x = x.mul_scalar(255.0 / 128.0).sub_scalar(127.0 / 128.0);
+        let mut stages = self.trunk.stages(x, HEAD_STAGES[0]);
+        stages.swap_remove(HEAD_STAGES[0])
+    }
+
+    /// The head's inputs from [`Self::first_head_map`]'s output: the later head stages run
+    /// on it, each stage is pooled, the statistics follow.
+    pub fn features_from(&self, first: Tensor<4>, statistics: Tensor<2>) -> Tensor<2> {
         let last = HEAD_STAGES[HEAD_STAGES.len() - 1];
-        let stages = self.trunk.stages(x, last);
-        let mut parts: Vec<Tensor<2>> = HEAD_STAGES
-            .iter()
-            .map(|&i| global_average(stages[i].clone()))
+        let later = self
+            .trunk
+            .continue_stages(first.clone(), HEAD_STAGES[0] + 1, last);
+        let mut parts: Vec<Tensor<2>> = std::iter::once(first)
+            .chain(later)
+            .map(global_average)
             .collect();
         parts.push(statistics);
         Tensor::cat(parts, 1)
+    }
+
+    /// Class scores before the softmax from [`Self::first_head_map`]'s output (fine-tuning).
+    pub fn logits_from(&self, first: Tensor<4>, statistics: Tensor<2>) -> Tensor<2> {
+        self.head.forward(self.features_from(first, statistics))
     }
 
     /// Class probabilities. `[B, 3, S, S]` and `[B, BACKDROP_FEATURES]` → `[B, classes]`

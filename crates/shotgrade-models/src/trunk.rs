@@ -300,20 +300,33 @@ impl EfficientNetLite0 {
     /// The stem's output and the outputs of stages 1 to `last` (at most 7), in order; the
     /// later stages are not computed.
     pub fn stages(&self, input: Tensor<4>, last: usize) -> Vec<Tensor<4>> {
-        let mut x = relu6(match &self.folded_stem {
+        let x = relu6(match &self.folded_stem {
             Some(stem) => stem.forward(input),
             None => self.bn0.forward(self.conv_stem.forward(input)),
         });
         let mut stages = vec![x.clone()];
-        let mut block = 0;
-        for stage in STAGES.iter().take(last) {
+        stages.extend(self.continue_stages(x, 1, last));
+        stages
+    }
+
+    /// The outputs of stages `first` to `last` (1-based, at most 7), in order, from `x`, the
+    /// output of stage `first − 1` (the stem's for `first` = 1): a head that fine-tunes the
+    /// late stages runs them from the cached output of the frozen early ones.
+    pub fn continue_stages(&self, mut x: Tensor<4>, first: usize, last: usize) -> Vec<Tensor<4>> {
+        let mut block: usize = STAGES
+            .iter()
+            .take(first.saturating_sub(1))
+            .map(|s| s.repeats)
+            .sum();
+        let mut out = Vec::new();
+        for stage in STAGES.iter().take(last).skip(first.saturating_sub(1)) {
             for _ in 0..stage.repeats {
                 x = self.blocks[block].forward(x);
                 block += 1;
             }
-            stages.push(x.clone());
+            out.push(x.clone());
         }
-        stages
+        out
     }
 
     /// ImageNet logits, `[N, classes]` (dropout is the identity at inference); `None` for a

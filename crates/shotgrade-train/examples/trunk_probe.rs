@@ -9,7 +9,7 @@
 //! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`. `SQUASH=1`
 //! squashes photos to the square instead of letterboxing them on white, `COMPOSITES=N` adds N
 //! composites to the training photos (each of weight `COMPOSITE_WEIGHT`, default 1),
-//! `BOTH_ONLY=1` fits only the shipped kind of head (trunk + border), `PEOPLE=N` adds N copies of each person matted off the `train` on-model photos to the
+//! `BOTH_ONLY=1` fits only the shipped kind of head (trunk + border), `PEOPLE=N[,M…]` adds N (then M…) copies of each person matted off the `train` on-model photos to the
 //! composites' cut-outs, `MIRROR=1` adds each training photo mirrored, `FINAL=1` also prints the test accuracy (for
 //! the record, once the choice is made on validation).
 
@@ -44,9 +44,10 @@ fn main() {
             size,
             view,
             mirror_train: std::env::var_os("MIRROR").is_some(),
+            keep_maps: std::env::var_os("BOXPOOL").is_some(),
         };
         let started = std::time::Instant::now();
-        let mut features = labelled_features(
+        let photos = labelled_features(
             &model,
             Path::new("data/real"),
             Path::new("../shared/assets"),
@@ -55,6 +56,11 @@ fn main() {
             &mut log,
         )
         .expect("features");
+        let photos = if settings.keep_maps {
+            backdrop_pooled(photos, size)
+        } else {
+            photos
+        };
         let composites: usize = std::env::var("COMPOSITES")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -63,72 +69,153 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1.0);
-        if composites > 0 {
-            let mut assets = shotgrade_synth::Assets::load(Path::new("../shared/assets"), 320, 640)
-                .expect("assets");
-            shotgrade_train::trunk_head::drop_held_out_cutouts(&mut assets, Path::new("data/real"))
-                .expect("labels");
-            let people: usize = std::env::var("PEOPLE")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            if people > 0 {
-                shotgrade_train::trunk_head::add_people(
+        // Each value of PEOPLE (comma-separated) is a variant; the photos' features are shared.
+        let people_values: Vec<usize> = std::env::var("PEOPLE")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect();
+        let people_values = if people_values.is_empty() {
+            vec![0]
+        } else {
+            people_values
+        };
+        for people in people_values {
+            let mut features = photos.clone();
+            if composites > 0 {
+                let mut assets =
+                    shotgrade_synth::Assets::load(Path::new("../shared/assets"), 320, 640)
+                        .expect("assets");
+                shotgrade_train::trunk_head::drop_held_out_cutouts(
                     &mut assets,
                     Path::new("data/real"),
-                    Path::new("../shared/assets"),
-                    people,
-                    &mut log,
                 )
-                .expect("people");
-            }
-            features.extend(
-                composite_features(&model, &assets, 1, composites, weight, settings, &device)
-                    .expect("composites"),
-            );
-        }
-        println!(
-            "{size} px, {view:?}: {} photos and composites in {:.0} s",
-            features.len(),
-            started.elapsed().as_secs_f64()
-        );
-        let heads: &[(bool, bool, &str)] = if std::env::var_os("BOTH_ONLY").is_some() {
-            &[(true, true, "trunk + border")]
-        } else {
-            &[
-                (false, true, "border statistics"),
-                (true, false, "trunk"),
-                (true, true, "trunk + border"),
-            ]
-        };
-        for &(trunk, border, name) in heads {
-            for l2 in [1e-3f32, 1e-2, 3e-2] {
-                let (_, scores) = fit_and_score(
-                    &features,
-                    trunk,
-                    border,
-                    l2,
-                    &[Part::Validation, Part::Test],
-                )
-                .expect("fit");
-                let sources: Vec<String> = scores[0]
-                    .per_source
-                    .iter()
-                    .map(|(s, n, a)| format!("{s} {:.0}% ({n})", 100.0 * a))
-                    .collect();
-                // Test accuracy only for the record of a choice already made (FINAL=1):
-                // choices between settings look at validation alone.
-                let test = if std::env::var_os("FINAL").is_some() {
-                    format!("  test {:.1} %", 100.0 * scores[1].accuracy)
-                } else {
-                    String::new()
-                };
-                println!(
-                    "  {name:<18} l2 {l2:<6} validation {:.1} %{test}   {}",
-                    100.0 * scores[0].accuracy,
-                    sources.join(", ")
+                .expect("labels");
+                if people > 0 {
+                    shotgrade_train::trunk_head::add_people(
+                        &mut assets,
+                        Path::new("data/real"),
+                        Path::new("../shared/assets"),
+                        people,
+                        &mut log,
+                    )
+                    .expect("people");
+                }
+                features.extend(
+                    composite_features(&model, &assets, 1, composites, weight, settings, &device)
+                        .expect("composites"),
                 );
+            }
+            println!(
+                "{size} px, {view:?}, people {people}: {} photos and composites in {:.0} s",
+                features.len(),
+                started.elapsed().as_secs_f64()
+            );
+            let heads: &[(bool, bool, &str)] = if std::env::var_os("BOTH_ONLY").is_some() {
+                &[(true, true, "trunk + border")]
+            } else {
+                &[
+                    (false, true, "border statistics"),
+                    (true, false, "trunk"),
+                    (true, true, "trunk + border"),
+                ]
+            };
+            for &(trunk, border, name) in heads {
+                for l2 in [1e-3f32, 1e-2, 3e-2] {
+                    let (_, scores) = fit_and_score(
+                        &features,
+                        trunk,
+                        border,
+                        l2,
+                        &[Part::Validation, Part::Test],
+                    )
+                    .expect("fit");
+                    let sources: Vec<String> = scores[0]
+                        .per_source
+                        .iter()
+                        .map(|(s, n, a)| format!("{s} {:.0}% ({n})", 100.0 * a))
+                        .collect();
+                    // Test accuracy only for the record of a choice already made (FINAL=1):
+                    // choices between settings look at validation alone.
+                    let test = if std::env::var_os("FINAL").is_some() {
+                        format!("  test {:.1} %", 100.0 * scores[1].accuracy)
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "  {name:<18} l2 {l2:<6} validation {:.1} %{test}   {}",
+                        100.0 * scores[0].accuracy,
+                        sources.join(", ")
+                    );
+                }
             }
         }
     }
+}
+
+/// BOXPOOL=1: each photo's stage-5 map also pooled over the cells outside its labelled box
+/// (inside the photo's part of the letterbox), inserted before the border statistics — an
+/// upper bound for box-aware pooling, the labelled box standing in for the detector's.
+fn backdrop_pooled(
+    photos: Vec<shotgrade_train::trunk_head::PhotoFeatures>,
+    size: u32,
+) -> Vec<shotgrade_train::trunk_head::PhotoFeatures> {
+    use shotgrade_core::Letterbox;
+    let labelled: std::collections::HashMap<String, shotgrade_synth::labels::LabelledPhoto> =
+        shotgrade_synth::labels::load_labelled(Path::new("data/real"))
+            .expect("labels")
+            .into_iter()
+            .map(|p| (p.path.clone(), p))
+            .collect();
+    let channels = 112;
+    let side = (size / 16) as usize;
+    photos
+        .into_iter()
+        .map(|mut f| {
+            let cell = 16.0f32;
+            let mut mask = vec![true; side * side];
+            if let Some(p) = labelled.get(&f.path)
+                && let Some(b) = p.bbox
+                && let Ok((w, h)) =
+                    image::image_dimensions(Path::new("../shared/assets").join(&p.path))
+            {
+                let lb = Letterbox::new(w, h, size);
+                let c = lb.to_canvas(&b);
+                for j in 0..side {
+                    for i in 0..side {
+                        let (x, y) = ((i as f32 + 0.5) * cell, (j as f32 + 0.5) * cell);
+                        let in_photo = x >= lb.pad_x as f32
+                            && x < (lb.pad_x + lb.scaled_width) as f32
+                            && y >= lb.pad_y as f32
+                            && y < (lb.pad_y + lb.scaled_height) as f32;
+                        let in_box = x >= c.x0 && x < c.x1 && y >= c.y0 && y < c.y1;
+                        mask[j * side + i] = in_photo && !in_box;
+                    }
+                }
+            }
+            if !mask.iter().any(|m| *m) {
+                mask = vec![true; side * side];
+            }
+            let n = mask.iter().filter(|m| **m).count() as f32;
+            let pooled: Vec<f32> = (0..channels)
+                .map(|ch| {
+                    let plane = &f.map[ch * side * side..(ch + 1) * side * side];
+                    plane
+                        .iter()
+                        .zip(&mask)
+                        .filter(|(_, m)| **m)
+                        .map(|(v, _)| v)
+                        .sum::<f32>()
+                        / n
+                })
+                .collect();
+            let stats = f
+                .features
+                .split_off(f.features.len() - shotgrade_image::BACKDROP_FEATURES);
+            f.features.extend(pooled);
+            f.features.extend(stats);
+            f.map = Vec::new();
+            f
+        })
+        .collect()
 }

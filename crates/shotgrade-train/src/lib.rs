@@ -27,6 +27,7 @@ pub mod resume;
 pub mod schedule;
 pub mod trunk;
 pub mod trunk_head;
+pub mod trunk_tune;
 
 pub use backdrop::{BackdropTrainSettings, train_backdrop};
 pub use background::{BackgroundTrainSettings, train_background};

@@ -24,6 +24,9 @@ pub struct FeatureSettings {
     pub size: u32,
     pub view: BackgroundView,
     pub mirror_train: bool,
+    /// Keep each photo's stage-5 map ([`PhotoFeatures::map`]) for fine-tuning the late
+    /// stages (~45 KB a photo at 160 px).
+    pub keep_maps: bool,
 }
 
 impl FeatureSettings {
@@ -52,6 +55,9 @@ pub struct PhotoFeatures {
     pub features: Vec<f32>,
     /// Its weight in the head's loss (1 for a photo; composites may count less).
     pub weight: f32,
+    /// The stage-5 map (`TrunkBackground::first_head_map`, flattened) with
+    /// `FeatureSettings::keep_maps`; empty without.
+    pub map: Vec<f32>,
 }
 
 impl PhotoFeatures {
@@ -136,11 +142,13 @@ pub fn labelled_features_where(
             loaded.extend(mirrored);
         }
         let images: Vec<&image::RgbImage> = loaded.iter().map(|(_, img)| img).collect();
-        for ((p, _), features) in
-            loaded
-                .iter()
-                .zip(batch_features(model, &mut preprocessor, &images, device)?)
-        {
+        for ((p, _), (features, map)) in loaded.iter().zip(batch_features(
+            model,
+            &mut preprocessor,
+            &images,
+            settings.keep_maps,
+            device,
+        )?) {
             out.push(PhotoFeatures {
                 path: p.path.clone(),
                 source: p.source.clone(),
@@ -148,6 +156,7 @@ pub fn labelled_features_where(
                 class: p.background.unwrap_or(BackgroundClass::White),
                 features,
                 weight: 1.0,
+                map,
             });
         }
         if chunk_index % 10 == 9 {
@@ -171,13 +180,18 @@ pub fn labelled_features_where(
     Ok(out)
 }
 
-/// The head inputs of `images`, prepared as the grader prepares them.
+/// One image's head input and its stage-5 map (empty unless kept).
+pub type FeaturesAndMap = (Vec<f32>, Vec<f32>);
+
+/// The head inputs of `images`, prepared as the grader prepares them, each with its stage-5
+/// map when `keep_maps` (else an empty one).
 pub fn batch_features(
     model: &TrunkBackground,
     preprocessor: &mut Preprocessor,
     images: &[&image::RgbImage],
+    keep_maps: bool,
     device: &Device,
-) -> Result<Vec<Vec<f32>>, TrainError> {
+) -> Result<Vec<FeaturesAndMap>, TrainError> {
     if images.is_empty() {
         return Ok(Vec::new());
     }
@@ -191,13 +205,22 @@ pub fn batch_features(
     let n = images.len();
     let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, side, side]), device);
     let s = Tensor::<2>::from_data(TensorData::new(statistics, [n, BACKDROP_FEATURES]), device);
-    let values = model
-        .features(x, s)
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| TrainError::Settings(format!("{e:?}")))?;
-    let width = values.len() / n;
-    Ok(values.chunks(width).map(<[f32]>::to_vec).collect())
+    let map = model.first_head_map(x);
+    let rows = |t: Tensor<2>| -> Result<Vec<Vec<f32>>, TrainError> {
+        let values = t
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| TrainError::Settings(format!("{e:?}")))?;
+        let width = values.len() / n;
+        Ok(values.chunks(width).map(<[f32]>::to_vec).collect())
+    };
+    let features = rows(model.features_from(map.clone(), s))?;
+    let maps = if keep_maps {
+        rows(map.flatten(1, 3))?
+    } else {
+        vec![Vec::new(); n]
+    };
+    Ok(features.into_iter().zip(maps).collect())
 }
 
 /// Features of `count` composites (training seeds from `first_seed`), as `train` examples of
@@ -208,10 +231,10 @@ pub fn composite_features(
     first_seed: u64,
     count: usize,
     weight: f32,
-    settings: FeatureSettings,
+    feature_settings: FeatureSettings,
     device: &Device,
 ) -> Result<Vec<PhotoFeatures>, TrainError> {
-    let mut preprocessor = settings.preprocessor();
+    let mut preprocessor = feature_settings.preprocessor();
     // The sizes `shotgrade eval background` composes its test set at.
     let settings = shotgrade_synth::ComposeSettings {
         min_side: 160,
@@ -225,11 +248,13 @@ pub fn composite_features(
             .map(|&seed| shotgrade_synth::compose(assets, seed, &settings))
             .collect();
         let images: Vec<&image::RgbImage> = samples.iter().map(|s| &s.image).collect();
-        for (s, features) in
-            samples
-                .iter()
-                .zip(batch_features(model, &mut preprocessor, &images, device)?)
-        {
+        for (s, (features, map)) in samples.iter().zip(batch_features(
+            model,
+            &mut preprocessor,
+            &images,
+            feature_settings.keep_maps,
+            device,
+        )?) {
             out.push(PhotoFeatures {
                 path: format!("composite/{}", s.label.seed),
                 source: "composite".into(),
@@ -237,6 +262,7 @@ pub fn composite_features(
                 class: s.label.background,
                 features,
                 weight,
+                map,
             });
         }
     }
@@ -349,6 +375,11 @@ pub struct TrunkBackgroundSettings {
     /// Copies of each person matted off a `train` on-model photo in the composites' cut-out
     /// pool (0: no people; `shotgrade_synth::matte`).
     pub people: usize,
+    /// Fine-tuning steps of stages 6–7 and the head after the linear fit (0: the linear head
+    /// alone; `crate::trunk_tune`).
+    pub tune_steps: usize,
+    /// Peak learning rate of the fine-tuning.
+    pub tune_learning_rate: f64,
     /// Ends the run (writing nothing) when it runs out; a run takes minutes, nothing resumes.
     pub guard: crate::fit::Guard,
 }
@@ -366,6 +397,8 @@ impl Default for TrunkBackgroundSettings {
             composites: 1500,
             composite_weight: 0.1,
             people: 0,
+            tune_steps: 0,
+            tune_learning_rate: 1e-4,
             guard: crate::fit::Guard::default(),
         }
     }
@@ -390,8 +423,11 @@ pub struct TrunkBackgroundReport {
     pub people: usize,
     pub tried: Vec<PenaltyScore>,
     pub l2: f32,
+    /// Validation accuracy of the model written (fine-tuned where that scored higher).
     pub validation_accuracy: f32,
-    /// Validation accuracy per source: (source, photos, accuracy).
+    /// The fine-tuning of stages 6–7, where asked for.
+    pub fine_tune: Option<crate::trunk_tune::TuneReport>,
+    /// Validation accuracy per source of the linear head: (source, photos, accuracy).
     pub validation_per_source: Vec<(String, usize, f32)>,
     pub seconds: f64,
 }
@@ -437,6 +473,7 @@ pub fn train_trunk_background(
         size: settings.size,
         view: config.view(),
         mirror_train: settings.mirror,
+        keep_maps: settings.tune_steps > 0,
     };
     // The test part is never read: only train and validation photos go through the trunk.
     let mut features = labelled_features_of(
@@ -518,6 +555,33 @@ pub fn train_trunk_background(
         return Err(TrainError::Settings("no head could be fitted".into()));
     };
     set_head(&mut model, &head, &device);
+    let mut validation_accuracy = score.accuracy;
+    let mut fine_tune = None;
+    if settings.tune_steps > 0 {
+        let train: Vec<&PhotoFeatures> =
+            features.iter().filter(|f| f.part == Part::Train).collect();
+        let validation: Vec<&PhotoFeatures> = features
+            .iter()
+            .filter(|f| f.part == Part::Validation && f.source != "composite")
+            .collect();
+        let tune = crate::trunk_tune::TuneSettings {
+            steps: settings.tune_steps,
+            learning_rate: settings.tune_learning_rate,
+            guard: settings.guard.clone(),
+            ..crate::trunk_tune::TuneSettings::default()
+        };
+        // Built where it trains: weights loaded on the autodiff device are tracked.
+        let train_device = crate::trunk_tune::training_device();
+        let mut start = crate::trunk::imagenet_background(&settings.trunk_weights, &train_device)?;
+        set_head(&mut start, &head, &train_device);
+        let (tuned, report) =
+            crate::trunk_tune::fine_tune(start, &train, &validation, score.accuracy, &tune, log)?;
+        if let Some(tuned) = tuned {
+            model = tuned;
+            validation_accuracy = report.validation_accuracy;
+        }
+        fine_tune = Some(report);
+    }
     crate::schedule::create_out_dir(&settings.out)?;
     let path = settings.out.join(NetKind::Background.file_name());
     let ensemble = BackgroundEnsemble {
@@ -530,10 +594,14 @@ pub fn train_trunk_background(
         (
             "shotgrade.background.head_recipe".to_string(),
             format!(
-                "train background-trunk --size {} --composites {} --composite-weight {}{}",
+                "train background-trunk --size {} --composites {} --composite-weight {} \
+                 --people {} --fine-tune-steps {} --fine-tune-lr {}{}",
                 settings.size,
                 settings.composites,
                 settings.composite_weight,
+                settings.people,
+                settings.tune_steps,
+                settings.tune_learning_rate,
                 if settings.mirror { " --mirror" } else { "" }
             ),
         ),
@@ -553,7 +621,8 @@ pub fn train_trunk_background(
         people: settings.people,
         tried,
         l2,
-        validation_accuracy: score.accuracy,
+        validation_accuracy,
+        fine_tune,
         validation_per_source: score.per_source,
         seconds: started.elapsed().as_secs_f64(),
     };
