@@ -56,6 +56,11 @@ fn main() {
             &mut log,
         )
         .expect("features");
+        let photos = if std::env::var_os("MOSAIC").is_some() {
+            with_corner_mosaic(photos, &model, size, &device)
+        } else {
+            photos
+        };
         let photos = if settings.keep_maps {
             backdrop_pooled(photos, size)
         } else {
@@ -218,4 +223,72 @@ fn backdrop_pooled(
             f
         })
         .collect()
+}
+
+/// MOSAIC=1: a second look at the backdrop in more detail — the photo's four corners (squares
+/// of half its shorter side), each scaled to half the input side and tiled 2 × 2 — through the
+/// trunk; its pooled stages join the head's input before the border statistics.
+fn with_corner_mosaic(
+    photos: Vec<shotgrade_train::trunk_head::PhotoFeatures>,
+    model: &shotgrade_models::TrunkBackground,
+    size: u32,
+    device: &Device,
+) -> Vec<shotgrade_train::trunk_head::PhotoFeatures> {
+    use burn::tensor::{Tensor, TensorData};
+    let half = size / 2;
+    let mut out = Vec::with_capacity(photos.len());
+    for chunk in photos.chunks(16) {
+        let mut pixels = Vec::new();
+        for f in chunk {
+            let img = shotgrade_image::load_path(
+                &Path::new("../shared/assets").join(&f.path),
+                &shotgrade_image::Limits::default(),
+            )
+            .map(|l| l.rgb)
+            .unwrap_or_else(|_| image::RgbImage::new(size, size));
+            let (w, h) = img.dimensions();
+            let c = (w.min(h) / 2).max(1);
+            let mut mosaic = image::RgbImage::new(size, size);
+            for (k, (x, y)) in [(0, 0), (w - c, 0), (0, h - c), (w - c, h - c)]
+                .into_iter()
+                .enumerate()
+            {
+                let crop = image::imageops::crop_imm(&img, x, y, c, c).to_image();
+                let small = image::imageops::resize(
+                    &crop,
+                    half,
+                    half,
+                    image::imageops::FilterType::Triangle,
+                );
+                image::imageops::replace(
+                    &mut mosaic,
+                    &small,
+                    i64::from((k as u32 % 2) * half),
+                    i64::from((k as u32 / 2) * half),
+                );
+            }
+            shotgrade_image::push_chw(&mosaic, &mut pixels);
+        }
+        let n = chunk.len();
+        let s = size as usize;
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, s, s]), device);
+        let zeros = Tensor::<2>::zeros([n, shotgrade_image::BACKDROP_FEATURES], device);
+        let values = model
+            .features(x, zeros)
+            .into_data()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let width = values.len() / n;
+        for (f, row) in chunk.iter().zip(values.chunks(width)) {
+            let mut f = f.clone();
+            let stats = f
+                .features
+                .split_off(f.features.len() - shotgrade_image::BACKDROP_FEATURES);
+            f.features
+                .extend(&row[..width - shotgrade_image::BACKDROP_FEATURES]);
+            f.features.extend(stats);
+            out.push(f);
+        }
+    }
+    out
 }
