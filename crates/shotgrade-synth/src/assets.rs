@@ -138,33 +138,62 @@ fn opaque_box(img: &RgbaImage) -> Option<BBox> {
     (x0 < x1 && y0 < y1).then(|| BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
 }
 
+/// The cut-outs of the index (longer side ≤ `side`): those of [`HELD_OUT_CUTOUT_SOURCES`]
+/// when `held_out`, every other one otherwise.
+fn load_cutouts(root: &Path, side: u32, held_out: bool) -> Result<Vec<Cutout>, AssetError> {
+    let mut cutouts = Vec::new();
+    for row in read_index::<CutoutRow>(&root.join("cutouts/index.csv"))? {
+        if HELD_OUT_CUTOUT_SOURCES.contains(&row.source.as_str()) != held_out {
+            continue;
+        }
+        let mut rgba = open(root, &row.path)?.to_rgba8();
+        if let Some((w, h)) = fitted_size(rgba.dimensions(), side) {
+            rgba = image::imageops::resize(&rgba, w, h, image::imageops::FilterType::Triangle);
+        }
+        if let Some(opaque) = opaque_box(&rgba) {
+            cutouts.push(Cutout {
+                image: rgba,
+                opaque,
+                product: None,
+                stem: Path::new(&row.path)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                source: row.source,
+                category: row.category,
+            });
+        }
+    }
+    Ok(cutouts)
+}
+
+/// The cut-outs no training run composes ([`HELD_OUT_CUTOUT_SOURCES`]), longer side ≤ `side`:
+/// products for probes that measure a network on objects it never saw.
+pub fn held_out_cutouts(root: &Path, side: u32) -> Result<Vec<Cutout>, AssetError> {
+    load_cutouts(root, side, true)
+}
+
+/// The background photos of the `textures` pool (paper, canvas, wood), longer side ≤ `side`.
+pub fn textures(root: &Path, side: u32) -> Result<Vec<RgbImage>, AssetError> {
+    let mut out = Vec::new();
+    for row in read_index::<BackgroundRow>(&root.join("backgrounds/index.csv"))? {
+        if row.pool != "textures" {
+            continue;
+        }
+        let mut rgb = open(root, &row.path)?.to_rgb8();
+        if let Some((w, h)) = fitted_size(rgb.dimensions(), side) {
+            rgb = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
+        }
+        out.push(rgb);
+    }
+    Ok(out)
+}
+
 impl Assets {
     /// Loads cut-outs (longer side ≤ `cutout_side`) and backgrounds (≤ `background_side`),
     /// leaving out [`HELD_OUT_CUTOUT_SOURCES`].
     pub fn load(root: &Path, cutout_side: u32, background_side: u32) -> Result<Self, AssetError> {
-        let mut cutouts = Vec::new();
-        for row in read_index::<CutoutRow>(&root.join("cutouts/index.csv"))? {
-            if HELD_OUT_CUTOUT_SOURCES.contains(&row.source.as_str()) {
-                continue;
-            }
-            let mut rgba = open(root, &row.path)?.to_rgba8();
-            if let Some((w, h)) = fitted_size(rgba.dimensions(), cutout_side) {
-                rgba = image::imageops::resize(&rgba, w, h, image::imageops::FilterType::Triangle);
-            }
-            if let Some(opaque) = opaque_box(&rgba) {
-                cutouts.push(Cutout {
-                    image: rgba,
-                    opaque,
-                    product: None,
-                    stem: Path::new(&row.path)
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    source: row.source,
-                    category: row.category,
-                });
-            }
-        }
+        let cutouts = load_cutouts(root, cutout_side, false)?;
         let mut backgrounds = BackgroundPools::default();
         for row in read_index::<BackgroundRow>(&root.join("backgrounds/index.csv"))? {
             let Ok(img) = open(root, &row.path) else {

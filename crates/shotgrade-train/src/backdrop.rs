@@ -199,17 +199,7 @@ impl Task for MlpTask<'_> {
     type Metrics = f32;
 
     fn batch(&mut self, step: usize) -> Vec<usize> {
-        let per_epoch = self.batches_per_epoch();
-        let i = step % per_epoch;
-        if i == 0 {
-            // Fisher–Yates with the run's generator: the same seed, the same order.
-            for k in (1..self.order.len()).rev() {
-                self.order
-                    .swap(k, (self.rng.next_u64() % (k as u64 + 1)) as usize);
-            }
-        }
-        let end = ((i + 1) * self.batch_size).min(self.order.len());
-        self.order[i * self.batch_size..end].to_vec()
+        crate::fit::epoch_batch(&mut self.order, &mut self.rng, step, self.batch_size)
     }
 
     fn gradients(&mut self, stage: &BackdropLevel, batch: Vec<usize>) -> Gradients {

@@ -58,8 +58,8 @@ impl LinearBaseline {
     }
 
     /// [`Self::fit`] with a weight per example (in the standardisation and the loss): a
-    /// weighted mean cross-entropy. `None` also when the weights do not match the examples or
-    /// sum to nothing.
+    /// weighted mean cross-entropy. `None` also when the weights do not match the examples, sum
+    /// to nothing, or any is negative or not finite (a negative weight would reward mistakes).
     pub fn fit_weighted(
         examples: &[(Vec<f32>, usize)],
         example_weights: &[f32],
@@ -68,7 +68,12 @@ impl LinearBaseline {
     ) -> Option<Self> {
         let features = examples.first()?.0.len();
         let total: f32 = example_weights.iter().sum();
-        if example_weights.len() != examples.len() || total.is_nan() || total <= 0.0 {
+        if example_weights.len() != examples.len()
+            || example_weights
+                .iter()
+                .any(|w| !(w.is_finite() && *w >= 0.0))
+            || total <= 0.0
+        {
             return None;
         }
         // Each example's share of the mean.
@@ -228,6 +233,12 @@ mod tests {
             assert!((u - v).abs() < 1e-4 * u.abs().max(1.0), "{u} vs {v}");
         }
         assert!(LinearBaseline::fit_weighted(&examples, &[1.0], 4, &settings).is_none());
+        // A negative or non-finite weight is refused, even when the total stays positive.
+        for bad in [-0.5, f32::NAN, f32::INFINITY] {
+            let mut w = vec![1.0; examples.len()];
+            w[1] = bad;
+            assert!(LinearBaseline::fit_weighted(&examples, &w, 4, &settings).is_none());
+        }
 
         // The folded layer gives the same logits' argmax on the raw features.
         let (weights, bias) = model.folded();

@@ -125,16 +125,19 @@ pub struct FrameFillingProbes {
     pub mean_span_error: f32,
     /// Share of probes whose span is within 5 points of the truth.
     pub within_5_points: f32,
+    /// Mean IoU of the top detection with the true box (0 where nothing was detected).
+    pub mean_iou: f32,
 }
 
 /// Side of the square probe frames.
 const PROBE_SIDE: u32 = 800;
 
-/// A cut-out on a pure-white `PROBE_SIDE` square, scaled so that its opaque box spans `span`
+/// A cut-out on `backdrop` (a `PROBE_SIDE` square), scaled so that its opaque box spans `span`
 /// of the frame on its longer axis, centred; returns the photo and that box.
 fn frame_filling_probe(
     cutout: &shotgrade_synth::assets::Cutout,
     span: f32,
+    backdrop: &image::RgbImage,
 ) -> (image::RgbImage, BBox) {
     let o = cutout.opaque;
     let scale = span * PROBE_SIDE as f32 / o.width().max(o.height()).max(1.0);
@@ -149,8 +152,7 @@ fn frame_filling_probe(
     let (bw, bh) = (o.width() * scale, o.height() * scale);
     let ox = (PROBE_SIDE as f32 - bw) / 2.0 - bx0;
     let oy = (PROBE_SIDE as f32 - bh) / 2.0 - by0;
-    let mut canvas =
-        image::RgbImage::from_pixel(PROBE_SIDE, PROBE_SIDE, image::Rgb([255, 255, 255]));
+    let mut canvas = backdrop.clone();
     for (x, y, p) in resized.enumerate_pixels() {
         let (cx, cy) = (x as i64 + ox.round() as i64, y as i64 + oy.round() as i64);
         if cx < 0 || cy < 0 || cx >= PROBE_SIDE as i64 || cy >= PROBE_SIDE as i64 {
@@ -171,26 +173,40 @@ fn frame_filling_probe(
     (canvas, truth)
 }
 
-/// The frame-filling probes of [`FrameFillingProbes`] for `net`: every `step`-th cut-out, spans
-/// spread evenly over 85–98 %.
+/// A plain `PROBE_SIDE` square of one colour.
+fn plain_backdrop(rgb: [u8; 3]) -> image::RgbImage {
+    image::RgbImage::from_pixel(PROBE_SIDE, PROBE_SIDE, image::Rgb(rgb))
+}
+
+/// The frame-filling probes of [`FrameFillingProbes`] for `net`: `count` probes, probe `i` the
+/// cut-out `i mod n` on the backdrop `i mod b` (each a `PROBE_SIDE` square), spans spread
+/// evenly over 85–98 %.
 fn probe_frame_filling(
     net: &PositionNet,
     config: &shotgrade_models::PositionNetConfig,
-    assets: &Assets,
+    cutouts: &[shotgrade_synth::assets::Cutout],
+    backdrops: &[image::RgbImage],
     count: usize,
     device: &Device,
 ) -> FrameFillingProbes {
     let size = config.input_size;
     let decoder = config.decoder();
-    let step = (assets.cutouts.len() / count.max(1)).max(1);
-    let probes: Vec<(Vec<f32>, shotgrade_core::Letterbox, BBox)> = (0..count
-        .min(assets.cutouts.len()))
+    let count = if cutouts.is_empty() || backdrops.is_empty() {
+        0
+    } else {
+        count
+    };
+    let probes: Vec<(Vec<f32>, shotgrade_core::Letterbox, BBox)> = (0..count)
         .into_par_iter()
         .map_init(
             || crate::data::preprocessor(size as u32),
             |pre, i| {
                 let span = 0.85 + 0.13 * (i as f32 + 0.5) / count as f32;
-                let (photo, truth) = frame_filling_probe(&assets.cutouts[i * step], span);
+                let (photo, truth) = frame_filling_probe(
+                    &cutouts[i % cutouts.len()],
+                    span,
+                    &backdrops[i % backdrops.len()],
+                );
                 let (input, lb) = pre.position_input(&photo);
                 (input, lb, truth)
             },
@@ -204,22 +220,59 @@ fn probe_frame_filling(
         }
     };
     let raw = raw_outputs(net, probes.iter().map(|(i, ..)| i.as_slice()), size, device);
-    let errors: Vec<f32> = probes
+    let scored: Vec<(f32, f32)> = probes
         .iter()
         .zip(&raw)
         .map(|((_, lb, truth), raw)| {
-            let predicted = detections(&decoder, raw, lb)
-                .first()
-                .map_or(0.0, |top| span_of(&top.bbox, truth));
-            (predicted - span_of(truth, truth)).abs() * 100.0
+            let top = detections(&decoder, raw, lb).into_iter().next();
+            let predicted = top.as_ref().map_or(0.0, |t| span_of(&t.bbox, truth));
+            let iou = top.map_or(0.0, |t| shotgrade_core::geometry::iou(&t.bbox, truth));
+            ((predicted - span_of(truth, truth)).abs() * 100.0, iou)
         })
         .collect();
-    let n = errors.len().max(1) as f32;
+    let n = scored.len().max(1) as f32;
     FrameFillingProbes {
-        probes: errors.len(),
-        mean_span_error: errors.iter().sum::<f32>() / n,
-        within_5_points: errors.iter().filter(|&&e| e <= 5.0).count() as f32 / n,
+        probes: scored.len(),
+        mean_span_error: scored.iter().map(|(e, _)| e).sum::<f32>() / n,
+        within_5_points: scored.iter().filter(|(e, _)| *e <= 5.0).count() as f32 / n,
+        mean_iou: scored.iter().map(|(_, iou)| iou).sum::<f32>() / n,
     }
+}
+
+/// Frame-filling probes of products no training run composes (the held-out cut-outs: printed
+/// cartons, bottles and produce), per kind of backdrop: pure white, off-white (RGB 236, 232,
+/// 224) and the texture photos (paper, canvas, wood) — `count` probes each.
+pub fn held_out_frame_filling(
+    weights: &Path,
+    assets_dir: &Path,
+    count: usize,
+) -> Result<Vec<(&'static str, FrameFillingProbes)>, TrainError> {
+    let device = Device::flex();
+    let (net, config) = load_net::<PositionNet>(weights, &device)?;
+    let cutouts = shotgrade_synth::assets::held_out_cutouts(assets_dir, 640)?;
+    let textures: Vec<image::RgbImage> = shotgrade_synth::assets::textures(assets_dir, 800)?
+        .iter()
+        .map(|t| {
+            image::imageops::resize(
+                t,
+                PROBE_SIDE,
+                PROBE_SIDE,
+                image::imageops::FilterType::Triangle,
+            )
+        })
+        .collect();
+    let kinds: [(&'static str, Vec<image::RgbImage>); 3] = [
+        ("white", vec![plain_backdrop([255, 255, 255])]),
+        ("off-white", vec![plain_backdrop([236, 232, 224])]),
+        ("textured", textures),
+    ];
+    Ok(kinds
+        .into_iter()
+        .map(|(kind, backdrops)| {
+            let probes = probe_frame_filling(&net, &config, &cutouts, &backdrops, count, &device);
+            (kind, probes)
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -329,7 +382,24 @@ pub fn eval_position(
         .map(|p| real_example(&mut pre, p, false))
         .collect();
     let real = evaluate_position(&net, &levels, &boxed, size, &device);
-    let frame_filling = probe_frame_filling(&net, &config, &assets, 200, &device);
+    // Every `step`-th training cut-out on white: the series the model card has tracked since
+    // the first detector (`held_out_frame_filling` measures products no run trained on).
+    let step = (assets.cutouts.len() / 200).max(1);
+    let spread: Vec<shotgrade_synth::assets::Cutout> = assets
+        .cutouts
+        .iter()
+        .step_by(step)
+        .take(200)
+        .cloned()
+        .collect();
+    let frame_filling = probe_frame_filling(
+        &net,
+        &config,
+        &spread,
+        &[plain_backdrop([255, 255, 255])],
+        spread.len(),
+        &device,
+    );
     Ok(PositionEval {
         synthetic,
         real: RealBoxes {

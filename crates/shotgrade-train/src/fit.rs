@@ -93,6 +93,27 @@ pub trait Task {
     fn restore_stream(&mut self, _state: &[u64]) {}
 }
 
+/// Batch `step` of epochs over `order` (indices of a task's examples), `batch` at a time: at
+/// each epoch's first step `order` is shuffled (Fisher–Yates with the run's generator, so the
+/// same seed gives the same batches); an epoch's last batch may be short.
+pub fn epoch_batch(
+    order: &mut [usize],
+    rng: &mut shotgrade_synth::SplitMix64,
+    step: usize,
+    batch: usize,
+) -> Vec<usize> {
+    let batch = batch.max(1);
+    let per_epoch = order.len().div_ceil(batch).max(1);
+    let i = step % per_epoch;
+    if i == 0 {
+        for k in (1..order.len()).rev() {
+            order.swap(k, (rng.next_u64() % (k as u64 + 1)) as usize);
+        }
+    }
+    let end = ((i + 1) * batch).min(order.len());
+    order[(i * batch).min(end)..end].to_vec()
+}
+
 /// The learning rate over a run: a linear warm-up, then cosine decay to 1 % of the peak
 /// ([`learning_rate`]), changing every `steps_per_unit` steps (1 for every step; an epoch's
 /// batches for a task that decays per epoch).
@@ -774,6 +795,30 @@ mod tests {
             step_pause: Duration::ZERO,
         };
         (task, model)
+    }
+
+    #[test]
+    fn epoch_batches_cover_every_example_once_per_epoch_in_a_seeded_order() {
+        let draw = |seed| {
+            let mut order: Vec<usize> = (0..10).collect();
+            let mut rng = shotgrade_synth::SplitMix64::new(seed);
+            (0..8)
+                .map(|step| epoch_batch(&mut order, &mut rng, step, 3))
+                .collect::<Vec<_>>()
+        };
+        let batches = draw(7);
+        // 10 examples in batches of 3: 3, 3, 3, 1 per epoch.
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3, 3, 3, 1, 3, 3, 3, 1]
+        );
+        for epoch in batches.chunks(4) {
+            let mut seen: Vec<usize> = epoch.concat();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        }
+        assert_eq!(batches, draw(7));
+        assert_ne!(batches, draw(8));
     }
 
     #[test]

@@ -123,17 +123,7 @@ impl Task for TuneTask<'_> {
     type Metrics = f32;
 
     fn batch(&mut self, step: usize) -> Vec<usize> {
-        let per_epoch = self.train.len().div_ceil(self.batch).max(1);
-        let i = step % per_epoch;
-        if i == 0 {
-            // Fisher–Yates with the run's generator: the same seed, the same order.
-            for k in (1..self.order.len()).rev() {
-                self.order
-                    .swap(k, (self.rng.next_u64() % (k as u64 + 1)) as usize);
-            }
-        }
-        let end = ((i + 1) * self.batch).min(self.order.len());
-        self.order[i * self.batch..end].to_vec()
+        crate::fit::epoch_batch(&mut self.order, &mut self.rng, step, self.batch)
     }
 
     fn gradients(&mut self, model: &TrunkBackground, batch: Vec<usize>) -> Gradients {
@@ -311,13 +301,17 @@ mod tests {
         let train = toy(64, Part::Train, 1);
         let val = toy(32, Part::Validation, 2);
         let model = TrunkBackground::init(5, &training_device());
-        let before: Vec<f32> = model.trunk.blocks[11]
-            .project_conv
-            .weight
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32");
+        // Stage 6's first block (block 11).
+        let stage6 = |m: &TrunkBackground| -> Vec<f32> {
+            m.trunk.blocks[11]
+                .project_conv
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32")
+        };
+        let before = stage6(&model);
         let settings = TuneSettings {
             steps: 40,
             learning_rate: 3e-3,
@@ -337,14 +331,8 @@ mod tests {
         .expect("fine-tune");
         assert!(report.validation_accuracy >= 0.9, "{report:?}");
         let tuned = tuned.expect("beats chance");
-        let after: Vec<f32> = tuned.trunk.blocks[11]
-            .project_conv
-            .weight
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .expect("f32");
-        // Stage 6's first block (block 11) moved: the gradients reach the trunk.
+        let after = stage6(&tuned);
+        // Stage 6 moved: the gradients reach the trunk.
         assert!(before.iter().zip(&after).any(|(a, b)| (a - b).abs() > 1e-6));
     }
 
