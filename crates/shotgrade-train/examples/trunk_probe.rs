@@ -6,12 +6,18 @@
 //! ```sh
 //! cargo run --release -p shotgrade-train --example trunk_probe -- [SIZE …]
 //! ```
-//! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`. `SQUASH=1`
-//! squashes photos to the square instead of letterboxing them on white, `COMPOSITES=N` adds N
-//! composites to the training photos (each of weight `COMPOSITE_WEIGHT`, default 1),
-//! `BOTH_ONLY=1` fits only the shipped kind of head (trunk + border), `PEOPLE=N[,M…]` adds N (then M…) copies of each person matted off the `train` on-model photos to the
-//! composites' cut-outs, `MIRROR=1` adds each training photo mirrored, `FINAL=1` also prints the test accuracy (for
-//! the record, once the choice is made on validation).
+//! Needs the trunk's weights (`shotgrade train trunk`) and `../shared/assets`. Variants, by
+//! environment variable:
+//! * `SQUASH=1` squashes photos to the square instead of letterboxing them on white;
+//! * `COMPOSITES=N` adds N composites to the training photos (each of weight
+//!   `COMPOSITE_WEIGHT`, default 1); `PEOPLE=N[,M…]` adds N (then M…) copies of each person
+//!   matted off the `train` on-model photos to their cut-outs;
+//! * `MIRROR=1` adds each training photo mirrored;
+//! * `BOXPOOL=1` and `MOSAIC=1` add box-pooled and corner-mosaic features (see their
+//!   functions); `MLP=H` also fits a one-hidden-layer head of H units;
+//! * `BOTH_ONLY=1` fits only the shipped kind of head (trunk + border);
+//! * `FINAL=1` also prints the test accuracy (for the record, once the choice is made on
+//!   validation).
 
 use burn::tensor::Device;
 use shotgrade_image::BackgroundView;
@@ -125,6 +131,9 @@ fn main() {
                     (true, true, "trunk + border"),
                 ]
             };
+            if let Some(hidden) = std::env::var("MLP").ok().and_then(|v| v.parse().ok()) {
+                mlp_head(&features, hidden);
+            }
             for &(trunk, border, name) in heads {
                 for l2 in [1e-3f32, 1e-2, 3e-2] {
                     let (_, scores) = fit_and_score(
@@ -291,4 +300,106 @@ fn with_corner_mosaic(
         }
     }
     out
+}
+
+/// MLP=H: a one-hidden-layer head (H units, ReLU, dropout 0.5) over the standardised trunk +
+/// border features, full-batch AdamW with weight decay on the `train` photos and composites
+/// (weighted), validation accuracy every 25 epochs.
+fn mlp_head(features: &[shotgrade_train::trunk_head::PhotoFeatures], hidden: usize) {
+    use burn::module::Module;
+    use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig};
+    use burn::optim::{AdamWConfig, GradientsParams};
+    use burn::tensor::activation::{log_softmax, relu};
+    use burn::tensor::{Int, Tensor, TensorData};
+
+    #[derive(Module, Debug)]
+    struct Mlp {
+        a: Linear,
+        b: Linear,
+        drop: Dropout,
+    }
+    impl Mlp {
+        fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+            self.b.forward(
+                self.drop
+                    .forward(relu(self.a.forward(self.drop.forward(x)))),
+            )
+        }
+    }
+    let train: Vec<_> = features.iter().filter(|f| f.part == Part::Train).collect();
+    let val: Vec<_> = features
+        .iter()
+        .filter(|f| f.part == Part::Validation && f.source != "composite")
+        .collect();
+    let width = train[0].features.len();
+    let mut mean = vec![0.0f32; width];
+    let mut sd = vec![0.0f32; width];
+    for f in &train {
+        for (m, v) in mean.iter_mut().zip(&f.features) {
+            *m += v / train.len() as f32;
+        }
+    }
+    for f in &train {
+        for ((s, v), m) in sd.iter_mut().zip(&f.features).zip(&mean) {
+            *s += (v - m) * (v - m) / train.len() as f32;
+        }
+    }
+    let matrix = |rows: &[&shotgrade_train::trunk_head::PhotoFeatures], device: &Device| {
+        let mut x = Vec::with_capacity(rows.len() * width);
+        for f in rows {
+            for ((v, m), s) in f.features.iter().zip(&mean).zip(&sd) {
+                x.push(if *s > 1e-12 { (v - m) / s.sqrt() } else { 0.0 });
+            }
+        }
+        Tensor::<2>::from_data(TensorData::new(x, [rows.len(), width]), device)
+    };
+    let device = Device::flex().autodiff();
+    let eval_device = Device::flex();
+    let x = matrix(&train, &device);
+    let targets: Vec<i64> = train.iter().map(|f| f.class.index() as i64).collect();
+    let y = Tensor::<2, Int>::from_data(TensorData::new(targets, [train.len(), 1]), &device);
+    let weights: Vec<f32> = train.iter().map(|f| f.weight).collect();
+    let total: f32 = weights.iter().sum();
+    let w = Tensor::<1>::from_data(TensorData::new(weights, [train.len()]), &device);
+    let xv = matrix(&val, &eval_device);
+    for decay in [1e-3f32, 1e-2, 1e-1] {
+        let mut model = Mlp {
+            a: LinearConfig::new(width, hidden).init(&device),
+            b: LinearConfig::new(hidden, 5).init(&device),
+            drop: DropoutConfig::new(0.5).init(),
+        };
+        let mut optim = AdamWConfig::new().with_weight_decay(decay).init();
+        let mut best = (0.0f32, 0usize);
+        for epoch in 1..=400 {
+            let picked = log_softmax(model.forward(x.clone()), 1)
+                .gather(1, y.clone())
+                .reshape([train.len()]);
+            let loss = (picked * w.clone()).sum().neg() / total;
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(1e-3, model, grads);
+            if epoch % 25 == 0 {
+                let predicted = model
+                    .valid()
+                    .forward(xv.clone())
+                    .argmax(1)
+                    .into_data()
+                    .iter::<i64>()
+                    .collect::<Vec<_>>();
+                let right = val
+                    .iter()
+                    .zip(&predicted)
+                    .filter(|(f, p)| f.class.index() as i64 == **p)
+                    .count();
+                let acc = right as f32 / val.len() as f32;
+                if acc > best.0 {
+                    best = (acc, epoch);
+                }
+            }
+        }
+        println!(
+            "  MLP {hidden} units, weight decay {decay}: best validation {:.1} % at epoch {}",
+            100.0 * best.0,
+            best.1
+        );
+    }
 }
