@@ -170,6 +170,8 @@ fn main() {
 /// BOXPOOL=1: each photo's stage-5 map also pooled over the cells outside its labelled box
 /// (inside the photo's part of the letterbox), inserted before the border statistics — an
 /// upper bound for box-aware pooling, the labelled box standing in for the detector's.
+/// BOXPOOL=FILE.jsonl: the detector's main box instead, read from `shotgrade score` rows of the
+/// photos (paths given as `../shared/assets/real/…`).
 fn backdrop_pooled(
     photos: Vec<shotgrade_train::trunk_head::PhotoFeatures>,
     size: u32,
@@ -181,6 +183,26 @@ fn backdrop_pooled(
             .into_iter()
             .map(|p| (p.path.clone(), p))
             .collect();
+    let detected: Option<std::collections::HashMap<String, shotgrade_core::BBox>> =
+        std::env::var("BOXPOOL")
+            .ok()
+            .filter(|v| v.ends_with(".jsonl"))
+            .map(|file| {
+                std::fs::read_to_string(file)
+                    .expect("BOXPOOL rows")
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .filter_map(|r| {
+                        let path = r["path"].as_str()?.trim_start_matches("../shared/assets/");
+                        let b = &r["position"]["main"]["bbox"];
+                        let v = |k: &str| b[k].as_f64().map(|x| x as f32);
+                        Some((
+                            path.to_string(),
+                            shotgrade_core::BBox::new(v("x0")?, v("y0")?, v("x1")?, v("y1")?),
+                        ))
+                    })
+                    .collect()
+            });
     let channels = 112;
     let side = (size / 16) as usize;
     photos
@@ -188,8 +210,12 @@ fn backdrop_pooled(
         .map(|mut f| {
             let cell = 16.0f32;
             let mut mask = vec![true; side * side];
+            let chosen = match &detected {
+                Some(boxes) => boxes.get(&f.path).copied(),
+                None => labelled.get(&f.path).and_then(|p| p.bbox),
+            };
             if let Some(p) = labelled.get(&f.path)
-                && let Some(b) = p.bbox
+                && let Some(b) = chosen
                 && let Ok((w, h)) =
                     image::image_dimensions(Path::new("../shared/assets").join(&p.path))
             {
