@@ -178,38 +178,23 @@ pub struct Top5Result {
     pub hit: bool,
 }
 
-/// The photo letterboxed onto a white `size`² canvas (bilinear, the trunk's checks) and
-/// normalised for the trunk: `[1, 3, size, size]`.
+/// The photo letterboxed onto a white `size`² canvas by the grader's own preprocessing (as
+/// the background model sees photos) and scaled for the trunk, `(v − 127) / 128`:
+/// `[1, 3, size, size]`.
 pub fn letterboxed_input(
     rgb: &image::RgbImage,
     size: u32,
     device: &Device,
 ) -> burn::tensor::Tensor<4> {
-    let lb = shotgrade_core::Letterbox::new(rgb.width(), rgb.height(), size);
-    let scaled = image::imageops::resize(
-        rgb,
-        lb.scaled_width,
-        lb.scaled_height,
-        image::imageops::FilterType::Triangle,
-    );
-    let mut canvas = image::RgbImage::from_pixel(size, size, image::Rgb([255, 255, 255]));
-    image::imageops::replace(
-        &mut canvas,
-        &scaled,
-        i64::from(lb.pad_x),
-        i64::from(lb.pad_y),
-    );
-    let n = (size * size) as usize;
-    let mut data = vec![0.0f32; 3 * n];
-    for (x, y, p) in canvas.enumerate_pixels() {
-        for c in 0..3 {
-            data[c * n + (y * size + x) as usize] = shotgrade_models::trunk::normalise(p.0[c]);
-        }
-    }
-    burn::tensor::Tensor::from_data(
+    let (canvas, _) = crate::data::preprocessor(size).letterbox_on(rgb, size, 255);
+    let mut data = Vec::with_capacity(3 * (size * size) as usize);
+    shotgrade_image::push_chw(&canvas, &mut data);
+    burn::tensor::Tensor::<4>::from_data(
         burn::tensor::TensorData::new(data, [1, 3, size as usize, size as usize]),
         device,
     )
+    .mul_scalar(255.0 / 128.0)
+    .sub_scalar(127.0 / 128.0)
 }
 
 /// The top-5 check: every photo of `list` (`path,expected_class_index,expected_class_name,…`,
