@@ -66,14 +66,11 @@ fn distance(a: &Rgb<u8>, b: &[f32; 3]) -> f32 {
         .sqrt()
 }
 
-/// The median of each channel over the band of `band` pixels along the four borders.
-fn border_median(img: &RgbImage, band: u32) -> ([f32; 3], Vec<Rgb<u8>>) {
-    let (w, h) = img.dimensions();
-    let pixels: Vec<Rgb<u8>> = img
-        .enumerate_pixels()
-        .filter(|(x, y, _)| *x < band || *y < band || *x + band >= w || *y + band >= h)
-        .map(|(_, _, p)| *p)
-        .collect();
+/// The median of each channel over the border band the loader measures
+/// (`shotgrade_image::for_border_band`), and the band's pixels.
+fn border_median(img: &RgbImage) -> ([f32; 3], Vec<Rgb<u8>>) {
+    let mut pixels = Vec::new();
+    shotgrade_image::for_border_band(img, |p| pixels.push(Rgb(p)));
     let mut median = [0.0f32; 3];
     for (c, m) in median.iter_mut().enumerate() {
         let mut v: Vec<u8> = pixels.iter().map(|p| p.0[c]).collect();
@@ -105,8 +102,7 @@ pub fn matte_plain_backdrop(
     } else {
         photo.clone()
     };
-    let band = (w.min(h) / 50).max(2);
-    let (median, band_pixels) = border_median(&img, band);
+    let (median, band_pixels) = border_median(&img);
     let plain = band_pixels
         .iter()
         .filter(|p| distance(p, &median) <= settings.backdrop_tolerance)
@@ -261,9 +257,11 @@ pub fn people_cutouts(
         .collect();
     let mut out = PeopleCutouts::default();
     for p in photos {
-        let matte = image::open(assets.join(&p.path))
-            .ok()
-            .and_then(|img| matte_plain_backdrop(&img.to_rgb8(), p.bbox, settings));
+        // The hardened loader turns the photo as EXIF says: labelled boxes are in those pixels.
+        let matte =
+            shotgrade_image::load_path(&assets.join(&p.path), &shotgrade_image::Limits::default())
+                .ok()
+                .and_then(|img| matte_plain_backdrop(&img.rgb, p.bbox, settings));
         let Some(matte) = matte else {
             out.skipped.push(p.path.clone());
             continue;
