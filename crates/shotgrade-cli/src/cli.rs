@@ -787,6 +787,10 @@ pub struct EvalArgs {
     /// models/HISTORY.md).
     #[arg(long)]
     pub product_mask: bool,
+    /// `real`: keep the detector's own boxes instead of snapping them to the product's pixels
+    /// on plain backdrops as grading does (to measure what snapping adds).
+    #[arg(long)]
+    pub no_box_snap: bool,
     /// Write the full results here as JSON.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

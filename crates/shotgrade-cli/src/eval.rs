@@ -134,6 +134,11 @@ fn eval_real(args: &EvalArgs) -> Result<RealEval> {
         .with_context(|| format!("cannot load the weights in {}", args.weights.display()))?;
     let settings = GraderSettings {
         mask_product: args.product_mask,
+        snap_box: if args.no_box_snap {
+            None
+        } else {
+            GraderSettings::default().snap_box
+        },
         ..GraderSettings::default()
     };
     let grader = Grader::new(models, settings)?;
@@ -338,11 +343,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "position, real {} photos: mean IoU {:.4} of the top detection vs the box drawn by eye ({} photos)",
             r.real.part, r.real.mean_iou, r.real.photos
         );
-        let f = &r.frame_filling;
-        println!(
-            "position, frame-filling probes (cut-outs spanning 85-98 % of a white frame): span error {:.2} points on average, within 5 points on {:.3} ({} probes)",
-            f.mean_span_error, f.within_5_points, f.probes
-        );
+        for (whose, f) in [
+            ("the network's boxes", &r.frame_filling),
+            ("snapped as graded", &r.frame_filling_snapped),
+        ] {
+            println!(
+                "position, frame-filling probes (cut-outs spanning 85-98 % of a white frame), {whose}: span error {:.2} points on average, within 5 points on {:.3}, mean IoU {:.3} ({} probes)",
+                f.mean_span_error, f.within_5_points, f.mean_iou, f.probes
+            );
+        }
         report.insert("position".into(), serde_json::to_value(&r)?);
     }
     if all || args.target == EvalTarget::Experience {

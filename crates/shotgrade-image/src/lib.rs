@@ -18,6 +18,7 @@ pub mod jpeg;
 mod load;
 mod mask;
 mod preprocess;
+mod snap;
 
 pub use backdrop::{BACKDROP_FEATURES, backdrop_statistics, border_band_width, for_border_band};
 pub use error::{ErrorKind, ImageError};
@@ -29,3 +30,4 @@ pub use preprocess::{
     BackgroundView, BlockPlanes, InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid,
     push_chw,
 };
+pub use snap::{SnapSettings, snap_to_backdrop};

@@ -13,6 +13,7 @@ use burn::tensor::Device;
 use rayon::prelude::*;
 use serde::Serialize;
 use shotgrade_core::BBox;
+use shotgrade_image::SnapSettings;
 use shotgrade_models::position::detections;
 use shotgrade_models::{ExperienceNet, PositionNet, load_net};
 use shotgrade_synth::labels::Part;
@@ -105,6 +106,8 @@ pub struct PositionEval {
     /// garment, not the whole person.
     pub real: RealBoxes,
     pub frame_filling: FrameFillingProbes,
+    /// The same probes with the boxes snapped to the pixels, as the grader boxes them.
+    pub frame_filling_snapped: FrameFillingProbes,
 }
 
 /// Mean IoU of the top detection on the boxed real photos of one part.
@@ -178,17 +181,29 @@ fn plain_backdrop(rgb: [u8; 3]) -> image::RgbImage {
     image::RgbImage::from_pixel(PROBE_SIDE, PROBE_SIDE, image::Rgb(rgb))
 }
 
-/// The frame-filling probes of [`FrameFillingProbes`] for `net`: `count` probes, probe `i` the
-/// cut-out `i mod n` on the backdrop `i mod b` (each a `PROBE_SIDE` square), spans spread
-/// evenly over 85–98 %.
-fn probe_frame_filling(
+/// One frame-filling probe: the photo, its true box and the network's top box.
+pub struct FrameFillingProbe {
+    /// Which backdrop it is on: `white`, `off-white` or `textured`.
+    pub kind: &'static str,
+    pub photo: image::RgbImage,
+    pub truth: BBox,
+    /// The position network's most probable box, in the photo's pixels.
+    pub detected: Option<BBox>,
+}
+
+/// `count` probes for `net`: probe `i` the cut-out `i mod n` on the backdrop `i mod b` (each a
+/// `PROBE_SIDE` square), spans spread evenly over 85–98 %.
+fn detect_probes(
     net: &PositionNet,
     config: &shotgrade_models::PositionNetConfig,
-    cutouts: &[shotgrade_synth::assets::Cutout],
-    backdrops: &[image::RgbImage],
+    (kind, cutouts, backdrops): (
+        &'static str,
+        &[shotgrade_synth::assets::Cutout],
+        &[image::RgbImage],
+    ),
     count: usize,
     device: &Device,
-) -> FrameFillingProbes {
+) -> Vec<FrameFillingProbe> {
     let size = config.input_size;
     let decoder = config.decoder();
     let count = if cutouts.is_empty() || backdrops.is_empty() {
@@ -196,7 +211,7 @@ fn probe_frame_filling(
     } else {
         count
     };
-    let probes: Vec<(Vec<f32>, shotgrade_core::Letterbox, BBox)> = (0..count)
+    let probes: Vec<(image::RgbImage, Vec<f32>, shotgrade_core::Letterbox, BBox)> = (0..count)
         .into_par_iter()
         .map_init(
             || crate::data::preprocessor(size as u32),
@@ -208,10 +223,34 @@ fn probe_frame_filling(
                     &backdrops[i % backdrops.len()],
                 );
                 let (input, lb) = pre.position_input(&photo);
-                (input, lb, truth)
+                (photo, input, lb, truth)
             },
         )
         .collect();
+    let raw = raw_outputs(
+        net,
+        probes.iter().map(|(_, i, ..)| i.as_slice()),
+        size,
+        device,
+    );
+    probes
+        .into_iter()
+        .zip(&raw)
+        .map(|((photo, _, lb, truth), raw)| FrameFillingProbe {
+            kind,
+            photo,
+            truth,
+            detected: detections(&decoder, raw, &lb).first().map(|d| d.bbox),
+        })
+        .collect()
+}
+
+/// Span error, share within 5 points and mean IoU of `probes`' boxes: the network's own, or
+/// snapped to the pixels as the grader does when `snap` is given.
+pub fn score_probes<'a>(
+    probes: impl IntoIterator<Item = &'a FrameFillingProbe>,
+    snap: Option<&SnapSettings>,
+) -> FrameFillingProbes {
     let span_of = |b: &BBox, truth: &BBox| {
         if truth.width() >= truth.height() {
             b.width() / PROBE_SIDE as f32
@@ -219,15 +258,17 @@ fn probe_frame_filling(
             b.height() / PROBE_SIDE as f32
         }
     };
-    let raw = raw_outputs(net, probes.iter().map(|(i, ..)| i.as_slice()), size, device);
+    let probes: Vec<&FrameFillingProbe> = probes.into_iter().collect();
     let scored: Vec<(f32, f32)> = probes
-        .iter()
-        .zip(&raw)
-        .map(|((_, lb, truth), raw)| {
-            let top = detections(&decoder, raw, lb).into_iter().next();
-            let predicted = top.as_ref().map_or(0.0, |t| span_of(&t.bbox, truth));
-            let iou = top.map_or(0.0, |t| shotgrade_core::geometry::iou(&t.bbox, truth));
-            ((predicted - span_of(truth, truth)).abs() * 100.0, iou)
+        .par_iter()
+        .map(|p| {
+            let boxed = p.detected.map(|d| match snap {
+                Some(s) => shotgrade_image::snap_to_backdrop(&p.photo, &d, s).unwrap_or(d),
+                None => d,
+            });
+            let predicted = boxed.map_or(0.0, |b| span_of(&b, &p.truth));
+            let iou = boxed.map_or(0.0, |b| shotgrade_core::geometry::iou(&b, &p.truth));
+            ((predicted - span_of(&p.truth, &p.truth)).abs() * 100.0, iou)
         })
         .collect();
     let n = scored.len().max(1) as f32;
@@ -239,17 +280,31 @@ fn probe_frame_filling(
     }
 }
 
-/// Frame-filling probes of products no training run composes (the held-out cut-outs: printed
-/// cartons, bottles and produce), per kind of backdrop: pure white, off-white (RGB 236, 232,
-/// 224) and the texture photos (paper, canvas, wood) — `count` probes each.
-pub fn held_out_frame_filling(
+/// Which cut-outs frame-filling probes are made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeCutouts {
+    /// Products no training run composes (`shotgrade_synth::assets::HELD_OUT_CUTOUT_SOURCES`:
+    /// printed cartons, bottles and produce): the test suite's probes.
+    HeldOut,
+    /// Every n-th training cut-out, 200 in all: for choosing settings without the held-out ones.
+    Training,
+}
+
+/// Frame-filling probes per kind of backdrop — pure white, off-white (RGB 236, 232, 224) and
+/// the texture photos (paper, canvas, wood) — `count` each, boxed by the position network in
+/// `weights`.
+pub fn frame_filling_probes(
     weights: &Path,
     assets_dir: &Path,
+    cutouts: ProbeCutouts,
     count: usize,
-) -> Result<Vec<(&'static str, FrameFillingProbes)>, TrainError> {
+) -> Result<Vec<FrameFillingProbe>, TrainError> {
     let device = Device::flex();
     let (net, config) = load_net::<PositionNet>(weights, &device)?;
-    let cutouts = shotgrade_synth::assets::held_out_cutouts(assets_dir, 640)?;
+    let cutouts = match cutouts {
+        ProbeCutouts::HeldOut => shotgrade_synth::assets::held_out_cutouts(assets_dir, 640)?,
+        ProbeCutouts::Training => training_spread(&Assets::load(assets_dir, 320, 640)?),
+    };
     let textures: Vec<image::RgbImage> = shotgrade_synth::assets::textures(assets_dir, 800)?
         .iter()
         .map(|t| {
@@ -267,12 +322,42 @@ pub fn held_out_frame_filling(
         ("textured", textures),
     ];
     Ok(kinds
-        .into_iter()
-        .map(|(kind, backdrops)| {
-            let probes = probe_frame_filling(&net, &config, &cutouts, &backdrops, count, &device);
-            (kind, probes)
+        .iter()
+        .flat_map(|(kind, backdrops)| {
+            detect_probes(&net, &config, (kind, &cutouts, backdrops), count, &device)
         })
         .collect())
+}
+
+/// [`frame_filling_probes`] of the held-out cut-outs, scored per kind of backdrop with the
+/// grader's snapping (`snap`) or the network's own boxes (`None`).
+pub fn held_out_frame_filling(
+    weights: &Path,
+    assets_dir: &Path,
+    count: usize,
+    snap: Option<&SnapSettings>,
+) -> Result<Vec<(&'static str, FrameFillingProbes)>, TrainError> {
+    let probes = frame_filling_probes(weights, assets_dir, ProbeCutouts::HeldOut, count)?;
+    Ok(["white", "off-white", "textured"]
+        .into_iter()
+        .map(|kind| {
+            let of_kind = probes.iter().filter(|p| p.kind == kind);
+            (kind, score_probes(of_kind, snap))
+        })
+        .collect())
+}
+
+/// Every n-th training cut-out, 200 in all: the series the model card has tracked since the
+/// first detector.
+fn training_spread(assets: &Assets) -> Vec<shotgrade_synth::assets::Cutout> {
+    let step = (assets.cutouts.len() / 200).max(1);
+    assets
+        .cutouts
+        .iter()
+        .step_by(step)
+        .take(200)
+        .cloned()
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -382,24 +467,18 @@ pub fn eval_position(
         .map(|p| real_example(&mut pre, p, false))
         .collect();
     let real = evaluate_position(&net, &levels, &boxed, size, &device);
-    // Every `step`-th training cut-out on white: the series the model card has tracked since
-    // the first detector (`held_out_frame_filling` measures products no run trained on).
-    let step = (assets.cutouts.len() / 200).max(1);
-    let spread: Vec<shotgrade_synth::assets::Cutout> = assets
-        .cutouts
-        .iter()
-        .step_by(step)
-        .take(200)
-        .cloned()
-        .collect();
-    let frame_filling = probe_frame_filling(
+    // Every n-th training cut-out on white: the series the model card has tracked since the
+    // first detector (`held_out_frame_filling` measures products no run trained on).
+    let spread = training_spread(&assets);
+    let probes = detect_probes(
         &net,
         &config,
-        &spread,
-        &[plain_backdrop([255, 255, 255])],
+        ("white", &spread, &[plain_backdrop([255, 255, 255])]),
         spread.len(),
         &device,
     );
+    let frame_filling = score_probes(&probes, None);
+    let frame_filling_snapped = score_probes(&probes, Some(&SnapSettings::default()));
     Ok(PositionEval {
         synthetic,
         real: RealBoxes {
@@ -408,6 +487,7 @@ pub fn eval_position(
             mean_iou: real.mean_iou,
         },
         frame_filling,
+        frame_filling_snapped,
     })
 }
 

@@ -6,7 +6,9 @@ use shotgrade_core::profile::{Profile, ProfileSet, check_profile};
 use shotgrade_core::{
     BBox, Detection, DetectionDecoder, ErrorKind, ModelOutputs, ScoringConfig, background_verdict,
 };
-use shotgrade_image::{InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage};
+use shotgrade_image::{
+    InputSpec, Limits, LoadedImage, NetInputs, Preprocessor, RgbImage, SnapSettings,
+};
 use shotgrade_models::position::detections;
 use shotgrade_models::{Batch, Models};
 use std::path::PathBuf;
@@ -28,6 +30,9 @@ pub struct GraderSettings {
     /// lies behind the product. Off by default: with the shipped network, which never saw a
     /// masked input, it helped on real photos and hurt on composites (`Grader::classify_backdrop`).
     pub mask_product: bool,
+    /// Snap the main product's box to its pixels where the backdrop is plain
+    /// ([`shotgrade_image::snap_to_backdrop`]); `None` keeps the detector's box as it is.
+    pub snap_box: Option<SnapSettings>,
 }
 
 impl Default for GraderSettings {
@@ -38,6 +43,7 @@ impl Default for GraderSettings {
             batch_size: 16,
             profiles: ProfileSet::builtin(),
             mask_product: false,
+            snap_box: Some(SnapSettings::default()),
         }
     }
 }
@@ -244,9 +250,17 @@ impl Grader {
         let graded: Vec<(&LoadedImage, &NetInputs)> =
             prepared.iter().flatten().map(|(l, i)| (l, i)).collect();
         let detections: Vec<Vec<Detection>> = outputs
-            .iter()
+            .par_iter()
             .zip(&graded)
-            .map(|(raw, (_, inputs))| detections(&self.decoder, &raw.position, &inputs.letterbox))
+            .map(|(raw, (loaded, inputs))| {
+                let mut found = detections(&self.decoder, &raw.position, &inputs.letterbox);
+                if let (Some(snap), Some(top)) = (&self.settings.snap_box, found.first_mut())
+                    && let Some(b) = shotgrade_image::snap_to_backdrop(&loaded.rgb, &top.bbox, snap)
+                {
+                    top.bbox = b;
+                }
+                found
+            })
             .collect();
         if self.settings.mask_product {
             self.classify_backdrop(&mut outputs, &detections, &graded);
