@@ -158,6 +158,8 @@ fn eval_real(args: &EvalArgs) -> Result<RealEval> {
             predicted_box: None,
             fills_frame: false,
             on_model: photo.person == shotgrade_synth::labels::Person::Worn,
+            truth_cut_off: photo.cut_off,
+            predicted_cut_off: None,
         };
         let mut error = None;
         match row {
@@ -165,6 +167,12 @@ fn eval_real(args: &EvalArgs) -> Result<RealEval> {
                 outcome.predicted_class = Some(s.background.class);
                 outcome.predicted_box = s.position.main.as_ref().map(|m| m.bbox);
                 outcome.fills_frame = photo.fills_frame(s.image.width, s.image.height);
+                outcome.predicted_cut_off = Some(
+                    s.position
+                        .main
+                        .as_ref()
+                        .is_some_and(|m| !m.touches.is_empty()),
+                );
             }
             Row::Error(e) => error = Some(e.error.message.clone()),
         }
@@ -288,6 +296,11 @@ fn print_real(part: &str, r: &RealScores) {
         m(&b.frame_filling),
         m(&b.on_model_non_white),
         m(&b.hit_rate_50)
+    );
+    let c = &r.cut_off;
+    println!(
+        "  cut-off (the box touches a border) against the by-eye label: precision {:.3} ({} called), recall {:.3} ({} labelled) over {} photos",
+        c.precision, c.predicted, c.recall, c.labelled, c.photos
     );
     print_classes(&format!("real {part}, background"), &r.background);
 }

@@ -26,6 +26,11 @@ pub struct RealOutcome {
     pub fills_frame: bool,
     /// A person wears the product.
     pub on_model: bool,
+    /// The label says the product runs off the frame.
+    pub truth_cut_off: bool,
+    /// The grader reported the product cut off (its box touches a border); `None` when the
+    /// photo could not be graded.
+    pub predicted_cut_off: Option<bool>,
 }
 
 /// A mean over a group of photos.
@@ -78,6 +83,41 @@ pub struct RealScores {
     pub background_accuracy: Mean,
     pub per_source: BTreeMap<String, SourceScores>,
     pub boxes: BoxScores,
+    /// The grader's cut-off call against the by-eye `cut_off` label, over graded photos.
+    pub cut_off: CutOffScores,
+}
+
+/// Precision and recall of the cut-off call.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CutOffScores {
+    /// Share of the photos called cut off that are (0 when none is called).
+    pub precision: f32,
+    /// Share of the photos labelled cut off that were called so (0 when none is labelled).
+    pub recall: f32,
+    /// Photos called cut off, labelled cut off, and graded.
+    pub predicted: usize,
+    pub labelled: usize,
+    pub photos: usize,
+}
+
+impl CutOffScores {
+    fn of(outcomes: &[RealOutcome]) -> CutOffScores {
+        let graded: Vec<(bool, bool)> = outcomes
+            .iter()
+            .filter_map(|o| o.predicted_cut_off.map(|p| (o.truth_cut_off, p)))
+            .collect();
+        let both = graded.iter().filter(|&&(t, p)| t && p).count();
+        let predicted = graded.iter().filter(|&&(_, p)| p).count();
+        let labelled = graded.iter().filter(|&&(t, _)| t).count();
+        let share = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f32 / d as f32 };
+        CutOffScores {
+            precision: share(both, predicted),
+            recall: share(both, labelled),
+            predicted,
+            labelled,
+            photos: graded.len(),
+        }
+    }
 }
 
 fn correct(o: &RealOutcome) -> Option<f32> {
@@ -148,6 +188,7 @@ pub fn score_real(outcomes: &[RealOutcome]) -> RealScores {
                     .map(|v| f32::from(u8::from(v >= 0.5))),
             ),
         },
+        cut_off: CutOffScores::of(outcomes),
     }
 }
 
@@ -173,7 +214,31 @@ mod tests {
             predicted_box: None,
             fills_frame: false,
             on_model: false,
+            truth_cut_off: false,
+            predicted_cut_off: pred.map(|_| false),
         }
+    }
+
+    #[test]
+    fn cut_off_precision_and_recall_count_graded_photos_only() {
+        let call = |truth: bool, predicted: Option<bool>| RealOutcome {
+            truth_cut_off: truth,
+            predicted_cut_off: predicted,
+            ..outcome("a", Some(White), Some(White))
+        };
+        let s = score_real(&[
+            call(true, Some(true)),
+            call(true, Some(false)),
+            call(false, Some(true)),
+            call(false, Some(true)),
+            call(false, Some(false)),
+            call(true, None), // not graded: left out
+        ]);
+        let c = s.cut_off;
+        assert_eq!((c.predicted, c.labelled, c.photos), (3, 2, 5));
+        assert!((c.precision - 1.0 / 3.0).abs() < 1e-6 && (c.recall - 0.5).abs() < 1e-6);
+        let none = score_real(&[call(false, Some(false))]).cut_off;
+        assert_eq!((none.precision, none.recall), (0.0, 0.0));
     }
 
     #[test]
