@@ -47,6 +47,11 @@ struct RealPhotoResult {
     /// The border-statistics baseline's class.
     baseline: Option<String>,
     iou: Option<f32>,
+    /// The `cut_off` label, and what the grader saw: the borders its box touches and the
+    /// detector's subject probability (whole product in frame).
+    cut_off: bool,
+    touches: Vec<String>,
+    subject_probability: Option<f32>,
     error: Option<String>,
 }
 
@@ -162,17 +167,17 @@ fn eval_real(args: &EvalArgs) -> Result<RealEval> {
             predicted_cut_off: None,
         };
         let mut error = None;
+        let main = match row {
+            Row::Scored(s) => s.position.main.as_ref(),
+            Row::Error(_) => None,
+        };
         match row {
             Row::Scored(s) => {
                 outcome.predicted_class = Some(s.background.class);
                 outcome.predicted_box = s.position.main.as_ref().map(|m| m.bbox);
                 outcome.fills_frame = photo.fills_frame(s.image.width, s.image.height);
-                outcome.predicted_cut_off = Some(
-                    s.position
-                        .main
-                        .as_ref()
-                        .is_some_and(|m| !m.touches.is_empty()),
-                );
+                outcome.predicted_cut_off =
+                    Some(s.reasons.iter().any(|r| r.code == "product_cut_off"));
             }
             Row::Error(e) => error = Some(e.error.message.clone()),
         }
@@ -187,6 +192,9 @@ fn eval_real(args: &EvalArgs) -> Result<RealEval> {
                     .map_or(0.0, |p| shotgrade::core::iou(&p, &t))
             }),
             baseline: None,
+            cut_off: photo.cut_off,
+            touches: main.map(|m| m.touches.clone()).unwrap_or_default(),
+            subject_probability: main.map(|m| m.subject_probability),
             error,
         });
         outcomes.push(outcome);
@@ -198,6 +206,7 @@ fn eval_real(args: &EvalArgs) -> Result<RealEval> {
         .map(|(o, b)| RealOutcome {
             predicted_class: *b,
             predicted_box: None,
+            predicted_cut_off: None,
             ..o.clone()
         })
         .collect();
@@ -299,7 +308,7 @@ fn print_real(part: &str, r: &RealScores) {
     );
     let c = &r.cut_off;
     println!(
-        "  cut-off (the box touches a border) against the by-eye label: precision {:.3} ({} called), recall {:.3} ({} labelled) over {} photos",
+        "  cut-off (the product_cut_off reason) against the by-eye label: precision {:.3} ({} called), recall {:.3} ({} labelled) over {} photos",
         c.precision, c.predicted, c.recall, c.labelled, c.photos
     );
     print_classes(&format!("real {part}, background"), &r.background);

@@ -282,11 +282,15 @@ fn position_score(
         .iter()
         .filter(|d| d.probability >= p.min_probability && d.bbox.is_finite())
         .collect();
-    let Some(main) = usable
-        .iter()
-        .copied()
-        .max_by(|a, b| a.probability.total_cmp(&b.probability))
-    else {
+    // The first of the most probable: detections come most probable first, and the grader
+    // snaps the first one's box to the pixels, so ties must resolve to it.
+    let Some(main) = usable.iter().copied().reduce(|best, d| {
+        if d.probability.total_cmp(&best.probability).is_gt() {
+            d
+        } else {
+            best
+        }
+    }) else {
         reasons.push(reason(
             "position",
             "no_product",
@@ -324,7 +328,10 @@ fn position_score(
     let fill_q = fill_quality(fill, p);
     let centre_q = centre_quality(centre_offset, p);
     let layout = p.fill_share * fill_q + (1.0 - p.fill_share) * centre_q;
-    let cut_factor = (1.0 - p.cut_penalty_per_side * touches.len() as f32).max(0.0);
+    // Touching the frame is cut off only where the detector doubts the product is whole.
+    let cut_off = !touches.is_empty() && main.subject_probability < p.cut_off_below_subject;
+    let cut_sides = if cut_off { touches.len() } else { 0 };
+    let cut_factor = (1.0 - p.cut_penalty_per_side * cut_sides as f32).max(0.0);
     let subject_factor =
         1.0 - p.non_subject_penalty * (1.0 - main.subject_probability.clamp(0.0, 1.0));
     let raw = 100.0 * layout * cut_factor * subject_factor;
@@ -386,7 +393,7 @@ fn position_score(
             part(1),
         ));
     }
-    if !touches.is_empty() {
+    if cut_off {
         reasons.push(reason(
             "position",
             "product_cut_off",
@@ -541,6 +548,31 @@ mod tests {
             run(&lifestyle, "food").scores.background
                 > run(&lifestyle, "electronics").scores.background
         );
+    }
+
+    #[test]
+    fn a_whole_product_touching_the_frame_is_not_called_cut_off() {
+        // A garment laid to the bottom edge, the detector sure it is whole and the subject.
+        let whole = outputs(
+            WHITE,
+            &[(BBox::new(200.0, 300.0, 800.0, 1000.0), 0.9, 0.9)],
+            80.0,
+            90.0,
+        );
+        let r = run(&whole, "general");
+        let main = r.position.main.as_ref().expect("main");
+        assert_eq!(main.touches, vec!["bottom".to_string()]);
+        assert!(!r.reasons.iter().any(|r| r.code == "product_cut_off"));
+        // The same box with the detector doubting it is whole: cut off, and it costs.
+        let doubted = outputs(
+            WHITE,
+            &[(BBox::new(200.0, 300.0, 800.0, 1000.0), 0.9, 0.3)],
+            80.0,
+            90.0,
+        );
+        let d = run(&doubted, "general");
+        assert!(d.reasons.iter().any(|r| r.code == "product_cut_off"));
+        assert!(d.scores.position < r.scores.position);
     }
 
     #[test]

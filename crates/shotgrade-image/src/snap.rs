@@ -13,8 +13,10 @@
 use image::RgbImage;
 use shotgrade_core::{BBox, iou};
 
-/// How boxes are snapped; the defaults were chosen on the real `validation` part and the
-/// frame-filling probes of training cut-outs (models/README.md).
+/// How boxes are snapped. The grid, tolerance, step and agreement were chosen on the real
+/// `validation` part and frame-filling probes of training cut-outs (models/HISTORY.md,
+/// `examples/snap_sweep.rs` in shotgrade-cli); the drift and plain-border share by earlier
+/// sweeps of the same kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SnapSettings {
     /// Longest side of the grid the photo is sampled on (each cell the mean of 2 × 2 source
@@ -27,8 +29,9 @@ pub struct SnapSettings {
     /// this much (every channel): gradients, vignettes and soft shadows change a few levels
     /// per cell and are filled, a product's edge is a step and stops the fill.
     pub step: u8,
-    /// Nor does the fill go further than this from the backdrop's colour (every channel), so a
-    /// product's own soft shading is not walked into.
+    /// Nor does the fill go further than this from the backdrop's colour (every channel): a
+    /// bound on how far a long, soft gradient may lead it (160 stops it only near the opposite
+    /// end of the scale; 64 and 96 measured the same).
     pub max_drift: u8,
     /// Share of the border ring that must be plain backdrop for the pixels to be trusted.
     pub min_plain_border: f32,
@@ -218,9 +221,14 @@ pub fn snap_to_backdrop(rgb: &RgbImage, detected: &BBox, settings: &SnapSettings
 
     // The detector's box on the grid: the cells it covers (at least one).
     let s = grid.scale;
+    // A box's end is exclusive: an end on a cell boundary does not take in the next cell.
     let to_cell = |v: f32, n: usize| ((v / s).floor().max(0.0) as usize).min(n - 1);
+    let to_last_cell = |v: f32, n: usize| ((v / s).ceil().max(1.0) as usize - 1).min(n - 1);
     let (bx0, by0) = (to_cell(detected.x0, gw), to_cell(detected.y0, gh));
-    let (bx1, by1) = (to_cell(detected.x1, gw), to_cell(detected.y1, gh));
+    let (bx1, by1) = (
+        to_last_cell(detected.x1, gw).max(bx0),
+        to_last_cell(detected.y1, gh).max(by0),
+    );
 
     // Foreground regions that reach into the detector's box: their extent and size.
     let min_cells = (settings.min_region_share * (gw * gh) as f32).ceil() as usize;
@@ -338,7 +346,7 @@ mod tests {
                 ([200, 100, 600, 500], [90, 60, 40]),
                 // A caption in a corner and a speck of dust.
                 ([20, 540, 180, 580], [0, 0, 0]),
-                ([700, 50, 702, 52], [0, 0, 0]),
+                ([700, 50, 708, 58], [0, 0, 0]),
             ],
         );
         let detected = BBox::new(210.0, 120.0, 580.0, 490.0);
@@ -351,7 +359,8 @@ mod tests {
 
     #[test]
     fn a_product_touching_the_frame_runs_to_its_edge() {
-        let image = photo(400, 300, [255; 3], &[([100, 40, 400, 300], [10, 10, 10])]);
+        // 401 × 301: the grid's cells do not divide the frame evenly.
+        let image = photo(401, 301, [255; 3], &[([100, 40, 401, 301], [10, 10, 10])]);
         let detected = BBox::new(110.0, 50.0, 390.0, 290.0);
         // The product covers 40 % of the border ring.
         let settings = SnapSettings {
@@ -359,8 +368,8 @@ mod tests {
             ..SnapSettings::default()
         };
         let snapped = snap_to_backdrop(&image, &detected, &settings).unwrap();
-        assert_eq!((snapped.x1, snapped.y1), (400.0, 300.0));
-        assert!(close(&snapped, &BBox::new(100.0, 40.0, 400.0, 300.0), 2.0));
+        assert_eq!((snapped.x1, snapped.y1), (401.0, 301.0));
+        assert!(close(&snapped, &BBox::new(100.0, 40.0, 401.0, 301.0), 3.0));
     }
 
     #[test]
@@ -422,7 +431,12 @@ mod tests {
             None
         );
         let one = photo(1, 1, [255; 3], &[]);
-        let far = BBox::new(-50.0, 1e9, f32::NAN, 3.0);
+        let far = BBox {
+            x0: -50.0,
+            y0: 1e9,
+            x1: f32::NAN,
+            y1: 3.0,
+        };
         assert_eq!(snap_to_backdrop(&one, &far, &SnapSettings::default()), None);
         let tiny = photo(3, 2, [255; 3], &[([1, 0, 2, 2], [0, 0, 0])]);
         let _ = snap_to_backdrop(&tiny, &b, &SnapSettings::default());

@@ -28,7 +28,7 @@ pub struct RealOutcome {
     pub on_model: bool,
     /// The label says the product runs off the frame.
     pub truth_cut_off: bool,
-    /// The grader reported the product cut off (its box touches a border); `None` when the
+    /// The grader reported the product cut off (the `product_cut_off` reason); `None` when the
     /// photo could not be graded.
     pub predicted_cut_off: Option<bool>,
 }
