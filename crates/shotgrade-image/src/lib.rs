@@ -30,4 +30,4 @@ pub use preprocess::{
     BackgroundView, BlockPlanes, InputSpec, JPEG_GRID, NetInputs, Preprocessor, on_jpeg_grid,
     push_chw,
 };
-pub use snap::{SnapSettings, snap_to_backdrop};
+pub use snap::{SnapSettings, snap_main_detection, snap_to_backdrop};

@@ -11,7 +11,7 @@
 //! nothing changes: the border must be mostly backdrop-coloured for the pixels to be trusted.
 
 use image::RgbImage;
-use shotgrade_core::{BBox, iou};
+use shotgrade_core::{BBox, Detection, iou};
 
 /// How boxes are snapped. The grid, tolerance, step and agreement were chosen on the real
 /// `validation` part and frame-filling probes of training cut-outs (models/HISTORY.md,
@@ -282,6 +282,30 @@ pub fn snap_to_backdrop(rgb: &RgbImage, detected: &BBox, settings: &SnapSettings
     (iou(&snapped, detected) >= settings.min_agreement).then_some(snapped)
 }
 
+/// Snaps the first (most probable) of `detections` — the main product — with
+/// [`snap_to_backdrop`], then drops the others that now overlap it by more than `nms_iou`, as
+/// NMS would have: a second box on the same product, which the grown box takes in, must not
+/// count as another product.
+pub fn snap_main_detection(
+    rgb: &RgbImage,
+    detections: &mut Vec<Detection>,
+    settings: &SnapSettings,
+    nms_iou: f32,
+) {
+    let Some(main) = detections.first_mut() else {
+        return;
+    };
+    let Some(snapped) = snap_to_backdrop(rgb, &main.bbox, settings) else {
+        return;
+    };
+    main.bbox = snapped;
+    let mut index = 0;
+    detections.retain(|d| {
+        index += 1;
+        index == 1 || iou(&d.bbox, &snapped) <= nms_iou
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +445,46 @@ mod tests {
             close(&snapped, &BBox::new(200.0, 150.0, 400.0, 460.0), 5.0),
             "{snapped:?}"
         );
+    }
+
+    #[test]
+    fn a_second_box_on_the_grown_product_is_dropped_others_stay() {
+        let image = photo(
+            1000,
+            1000,
+            [255; 3],
+            &[
+                ([100, 100, 700, 900], [90, 60, 40]),
+                ([800, 700, 950, 950], [20, 120, 40]),
+            ],
+        );
+        let detection = |b: BBox, p: f32| Detection {
+            bbox: b,
+            probability: p,
+            subject_probability: 0.9,
+        };
+        let mut found = vec![
+            // The main box, a little short of the product.
+            detection(BBox::new(130.0, 140.0, 690.0, 880.0), 0.9),
+            // Another box on the same product, which NMS kept (IoU 0.47 with the main box) and
+            // the snapped box takes in (IoU 0.53).
+            detection(BBox::new(100.0, 100.0, 700.0, 520.0), 0.6),
+            // The second product.
+            detection(BBox::new(800.0, 700.0, 950.0, 950.0), 0.5),
+        ];
+        assert!(iou(&found[0].bbox, &found[1].bbox) < 0.5);
+        snap_main_detection(&image, &mut found, &SnapSettings::default(), 0.5);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(close(
+            &found[0].bbox,
+            &BBox::new(100.0, 100.0, 700.0, 900.0),
+            8.0
+        ));
+        assert_eq!(found[1].probability, 0.5);
+        // Nothing to snap: nothing changes.
+        let mut none: Vec<Detection> = Vec::new();
+        snap_main_detection(&image, &mut none, &SnapSettings::default(), 0.5);
+        assert!(none.is_empty());
     }
 
     #[test]

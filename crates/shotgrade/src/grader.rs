@@ -254,10 +254,13 @@ impl Grader {
             .zip(&graded)
             .map(|(raw, (loaded, inputs))| {
                 let mut found = detections(&self.decoder, &raw.position, &inputs.letterbox);
-                if let (Some(snap), Some(top)) = (&self.settings.snap_box, found.first_mut())
-                    && let Some(b) = shotgrade_image::snap_to_backdrop(&loaded.rgb, &top.bbox, snap)
-                {
-                    top.bbox = b;
+                if let Some(snap) = &self.settings.snap_box {
+                    shotgrade_image::snap_main_detection(
+                        &loaded.rgb,
+                        &mut found,
+                        snap,
+                        self.decoder.iou_threshold,
+                    );
                 }
                 found
             })
