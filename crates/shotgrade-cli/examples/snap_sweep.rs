@@ -14,6 +14,7 @@ use shotgrade::models::{Device, Models};
 use shotgrade::{GradeOptions, Grader, GraderSettings, Source};
 use shotgrade_synth::labels::{Part, Person, load_labelled};
 use shotgrade_train::eval::{ProbeCutouts, frame_filling_probes, score_probes};
+use shotgrade_train::real_metrics::{BoxScores, RealOutcome, score_real};
 use std::path::Path;
 
 struct Case {
@@ -21,9 +22,35 @@ struct Case {
     rgb: RgbImage,
     truth: BBox,
     detected: Option<BBox>,
-    white: bool,
-    fills: bool,
-    on_model: bool,
+    /// The photo's labels as `eval real` scores them; `predicted_box` is filled per variant.
+    outcome: RealOutcome,
+}
+
+/// `eval real`'s box groups for one set of boxes (one per case), and the mean IoU over all.
+fn box_scores(cases: &[Case], boxes: &[Option<BBox>]) -> (BoxScores, f32) {
+    let outcomes: Vec<RealOutcome> = cases
+        .iter()
+        .zip(boxes)
+        .map(|(c, b)| RealOutcome {
+            predicted_box: *b,
+            ..c.outcome.clone()
+        })
+        .collect();
+    let b = score_real(&outcomes).boxes;
+    let all = (b.white.mean * b.white.count as f32 + b.non_white.mean * b.non_white.count as f32)
+        / (b.white.count + b.non_white.count).max(1) as f32;
+    (b, all)
+}
+
+/// Each case's detector box snapped under `settings` (kept where snapping declines).
+fn snapped(cases: &[Case], settings: &SnapSettings) -> Vec<Option<BBox>> {
+    cases
+        .par_iter()
+        .map(|c| {
+            c.detected
+                .map(|d| snap_to_backdrop(&c.rgb, &d, settings).unwrap_or(d))
+        })
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,36 +83,32 @@ fn main() -> anyhow::Result<()> {
             let rgb = shotgrade::image::load_path(&assets.join(&p.path), &Limits::default())
                 .ok()?
                 .rgb;
+            let outcome = RealOutcome {
+                source: p.source.clone(),
+                truth_class: p.background,
+                predicted_class: None,
+                truth_box: p.bbox,
+                predicted_box: None,
+                fills_frame: p.fills_frame(rgb.width(), rgb.height()),
+                on_model: p.person == Person::Worn,
+                truth_cut_off: p.cut_off,
+                predicted_cut_off: None,
+            };
             Some(Case {
                 path: p.path.clone(),
                 truth: p.bbox?,
                 detected: s.position.main.as_ref().map(|m| m.bbox),
-                white: p.background == Some(shotgrade::core::BackgroundClass::White),
-                fills: p.fills_frame(rgb.width(), rgb.height()),
-                on_model: p.person == Person::Worn,
+                outcome,
                 rgb,
             })
         })
         .collect();
     println!("{} boxed photos of the part", cases.len());
     let report = |name: &str, boxes: &[Option<BBox>]| {
-        let group = |keep: &dyn Fn(&Case) -> bool| {
-            let (mut sum, mut n) = (0.0, 0);
-            for (c, b) in cases.iter().zip(boxes) {
-                if keep(c) {
-                    sum += b.map_or(0.0, |b| iou(&b, &c.truth));
-                    n += 1;
-                }
-            }
-            sum / n.max(1) as f32
-        };
+        let (b, all) = box_scores(&cases, boxes);
         println!(
-            "{name:<34} white {:.4}  non-white {:.4}  frame-filling {:.4}  on-model {:.4}  all {:.4}",
-            group(&|c| c.white),
-            group(&|c| !c.white),
-            group(&|c| c.fills),
-            group(&|c| c.on_model && !c.white),
-            group(&|_| true),
+            "{name:<34} white {:.4}  non-white {:.4}  frame-filling {:.4}  on-model {:.4}  all {all:.4}",
+            b.white.mean, b.non_white.mean, b.frame_filling.mean, b.on_model_non_white.mean,
         );
     };
     let detector: Vec<Option<BBox>> = cases.iter().map(|c| c.detected).collect();
@@ -156,17 +179,11 @@ fn main() -> anyhow::Result<()> {
         }
     }
     grid.insert(0, SnapSettings::default());
-    let mut results: Vec<(f32, String, usize)> = grid
+    let mut results: Vec<(f32, String, Vec<Option<BBox>>)> = grid
         .iter()
         .enumerate()
         .map(|(k, s)| {
-            let boxes: Vec<Option<BBox>> = cases
-                .par_iter()
-                .map(|c| {
-                    c.detected
-                        .map(|d| snap_to_backdrop(&c.rgb, &d, s).unwrap_or(d))
-                })
-                .collect();
+            let boxes = snapped(&cases, s);
             let changed = boxes.iter().zip(&detector).filter(|(a, b)| a != b).count();
             let name = format!(
                 "{}grid {} tol {} step {} drift {} plain {} agree {} ({changed})",
@@ -178,25 +195,13 @@ fn main() -> anyhow::Result<()> {
                 s.min_plain_border,
                 s.min_agreement,
             );
-            let all = boxes
-                .iter()
-                .zip(&cases)
-                .map(|(b, c)| b.map_or(0.0, |b| iou(&b, &c.truth)))
-                .sum::<f32>()
-                / cases.len().max(1) as f32;
-            (all, format!("{name} probes {}", probe_line(Some(s))), k)
+            let (_, all) = box_scores(&cases, &boxes);
+            (all, format!("{name} probes {}", probe_line(Some(s))), boxes)
         })
         .collect();
     results.sort_by(|a, b| b.0.total_cmp(&a.0));
-    for (_, name, k) in results.iter().take(3) {
-        let boxes: Vec<Option<BBox>> = cases
-            .par_iter()
-            .map(|c| {
-                c.detected
-                    .map(|d| snap_to_backdrop(&c.rgb, &d, &grid[*k]).unwrap_or(d))
-            })
-            .collect();
-        report(name, &boxes);
+    for (_, name, boxes) in results.iter().take(3) {
+        report(name, boxes);
     }
     for (all, name, _) in results.iter().take(200) {
         println!("{all:.4} {name}");
